@@ -11,6 +11,7 @@ pub mod embed;
 pub mod error;
 pub mod lang;
 pub mod model;
+pub mod ner;
 pub mod text;
 
 pub use error::ModelError;

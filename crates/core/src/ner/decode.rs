@@ -1,0 +1,297 @@
+//! From per-token label probabilities to entity spans: word grouping, subword aggregation
+//! (`first`, `average`, `max`, with Hugging Face's `aggregation_strategy` semantics) and tag
+//! decoding (IOB2, IOB1, BIOES/BILOU).
+//!
+//! Semantics, step by step (as in `transformers`' `TokenClassificationPipeline`):
+//! 1. **Words.** A token continues the previous word when it is a subword: for tokenizers
+//!    with a continuing-subword prefix (WordPiece `##`), when the token string and the text
+//!    it covers differ in length; otherwise when the character before it is not whitespace.
+//!    An `<unk>` token always starts a word. (Hugging Face only looks for the ASCII space,
+//!    so a word after a newline or tab is glued to the previous one; Postilla treats every
+//!    Unicode whitespace character as a boundary.)
+//! 2. **Aggregation** gives each word one label and score: `first` = argmax of the first
+//!    token's probabilities; `max` = argmax of the token with the highest probability;
+//!    `average` = argmax of the mean probability vector. A word is never split.
+//! 3. **Grouping.** Consecutive words join an entity when they have the same type and the
+//!    later one is `I-`/`E-` (or a bare type) and the earlier one did not end the entity
+//!    (`E-`/`S-`); `B-`/`S-` always start a new entity. `O` words are dropped.
+//! 4. **Span and score.** An entity spans from its first word's first code point to its last
+//!    word's last code point (token spans trimmed of whitespace, so surfaces never start or
+//!    end with a space); its score is the mean of its words' scores. A word made only of
+//!    whitespace (a lone SentencePiece `▁`) never becomes an entity on its own.
+
+use super::labels::{LabelSet, TagPrefix};
+
+/// How the probabilities of a word's subword tokens become one word label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Aggregation {
+    /// The first token decides (the default).
+    #[default]
+    First,
+    /// The argmax of the mean probability vector.
+    Average,
+    /// The token with the single highest probability decides.
+    Max,
+}
+
+impl std::str::FromStr for Aggregation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "first" => Ok(Aggregation::First),
+            "average" => Ok(Aggregation::Average),
+            "max" => Ok(Aggregation::Max),
+            other => Err(format!("unknown aggregation {other:?} (expected first, average or max)")),
+        }
+    }
+}
+
+impl Aggregation {
+    /// The name used on the command line and in provenance.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Aggregation::First => "first",
+            Aggregation::Average => "average",
+            Aggregation::Max => "max",
+        }
+    }
+}
+
+/// How word boundaries are found (step 1 of the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WordRule {
+    /// The tokenizer marks continuation pieces with a prefix (WordPiece `##`).
+    SubwordPrefix,
+    /// No such marker: a token continues a word unless whitespace precedes it.
+    Whitespace,
+}
+
+/// One content token of a document, ready for decoding.
+#[derive(Debug, Clone)]
+pub struct TokenPrediction {
+    /// Code-point span in the document as the tokenizer reports it.
+    pub span: (usize, usize),
+    /// The span without leading/trailing whitespace (may be empty).
+    pub trimmed: (usize, usize),
+    /// Length in code points of the token string (e.g. `##ing` = 5).
+    pub token_chars: usize,
+    /// Whether the token is the unknown token.
+    pub is_unknown: bool,
+    /// Probabilities over the label set.
+    pub probs: Vec<f32>,
+}
+
+/// A decoded entity in code points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedEntity {
+    /// First code point.
+    pub start: usize,
+    /// One past the last code point.
+    pub end: usize,
+    /// Entity type.
+    pub label: String,
+    /// Mean of the word scores.
+    pub score: f64,
+}
+
+struct Word {
+    start: usize,
+    end: usize,
+    label: usize,
+    score: f64,
+}
+
+fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+fn is_subword(tok: &TokenPrediction, chars: &[char], rule: &WordRule) -> bool {
+    if tok.is_unknown {
+        return false;
+    }
+    let (start, end) = tok.span;
+    match rule {
+        WordRule::SubwordPrefix => tok.token_chars != end - start,
+        WordRule::Whitespace => start > 0 && !chars[start - 1].is_whitespace() && !chars.get(start).is_some_and(|c| c.is_whitespace()),
+    }
+}
+
+fn aggregate_word(tokens: &[&TokenPrediction], how: Aggregation) -> (usize, f64) {
+    match how {
+        Aggregation::First => {
+            let p = &tokens[0].probs;
+            let i = argmax(p);
+            (i, f64::from(p[i]))
+        }
+        Aggregation::Max => {
+            let best = tokens
+                .iter()
+                .fold(None::<&TokenPrediction>, |acc, t| match acc {
+                    Some(a) if a.probs[argmax(&a.probs)] >= t.probs[argmax(&t.probs)] => Some(a),
+                    _ => Some(t),
+                })
+                .map(|t| &t.probs)
+                .unwrap_or(&tokens[0].probs);
+            let i = argmax(best);
+            (i, f64::from(best[i]))
+        }
+        Aggregation::Average => {
+            let n = tokens[0].probs.len();
+            let mut mean = vec![0f32; n];
+            for t in tokens {
+                for (m, p) in mean.iter_mut().zip(&t.probs) {
+                    *m += p;
+                }
+            }
+            for m in &mut mean {
+                *m /= tokens.len() as f32;
+            }
+            let i = argmax(&mean);
+            (i, f64::from(mean[i]))
+        }
+    }
+}
+
+fn words(tokens: &[TokenPrediction], chars: &[char], rule: &WordRule, how: Aggregation) -> Vec<Word> {
+    let mut out = Vec::new();
+    let mut group: Vec<&TokenPrediction> = Vec::new();
+    let mut flush = |group: &mut Vec<&TokenPrediction>| {
+        if group.is_empty() {
+            return;
+        }
+        let (label, score) = aggregate_word(group, how);
+        let spans: Vec<(usize, usize)> = group.iter().map(|t| t.trimmed).filter(|s| s.0 < s.1).collect();
+        let start = spans.first().map_or(group[0].trimmed.0, |s| s.0);
+        let end = spans.last().map_or(start, |s| s.1);
+        out.push(Word { start, end, label, score });
+        group.clear();
+    };
+    for tok in tokens {
+        if !group.is_empty() && !is_subword(tok, chars, rule) {
+            flush(&mut group);
+        }
+        group.push(tok);
+    }
+    flush(&mut group);
+    out
+}
+
+/// Decodes one document's content tokens into entities (see the module docs).
+pub fn decode_entities(
+    tokens: &[TokenPrediction],
+    text_chars: &[char],
+    labels: &LabelSet,
+    rule: &WordRule,
+    how: Aggregation,
+) -> Vec<DecodedEntity> {
+    let words = words(tokens, text_chars, rule, how);
+    let mut entities = Vec::new();
+    let mut group: Vec<&Word> = Vec::new();
+    let mut flush = |group: &mut Vec<&Word>| {
+        if let Some(first) = group.first() {
+            if let Some(entity) = &labels.tags[first.label].entity {
+                // whitespace-only words take part in grouping (as in Hugging Face) but never
+                // widen a span
+                let visible: Vec<&&Word> = group.iter().filter(|w| w.start < w.end).collect();
+                let start = visible.first().map_or(0, |w| w.start);
+                let end = visible.last().map_or(0, |w| w.end);
+                if start < end {
+                    let score = group.iter().map(|w| w.score).sum::<f64>() / group.len() as f64;
+                    entities.push(DecodedEntity { start, end, label: entity.clone(), score });
+                }
+            }
+        }
+        group.clear();
+    };
+    for w in &words {
+        let tag = &labels.tags[w.label];
+        let continues = group.last().is_some_and(|last| {
+            let prev = &labels.tags[last.label];
+            tag.entity.is_some()
+                && prev.entity == tag.entity
+                && matches!(tag.prefix, TagPrefix::Inside | TagPrefix::End)
+                && !matches!(prev.prefix, TagPrefix::End | TagPrefix::Single)
+        });
+        if !continues {
+            flush(&mut group);
+        }
+        group.push(w);
+    }
+    flush(&mut group);
+    entities
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn labels(names: &[&str]) -> LabelSet {
+        let m: BTreeMap<i64, String> = names.iter().enumerate().map(|(i, n)| (i as i64, n.to_string())).collect();
+        LabelSet::from_id2label(&m).unwrap()
+    }
+
+    fn tok(span: (usize, usize), token_chars: usize, hot: usize, n: usize) -> TokenPrediction {
+        let mut probs = vec![0.1 / (n as f32 - 1.0); n];
+        probs[hot] = 0.9;
+        TokenPrediction { span, trimmed: span, token_chars, is_unknown: false, probs }
+    }
+
+    #[test]
+    fn iob2_and_iob1_sequences() {
+        let l = labels(&["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]);
+        let text: Vec<char> = "Anna Rossi vive a Roma".chars().collect();
+        let toks = vec![tok((0, 4), 4, 1, 5), tok((5, 10), 5, 2, 5), tok((11, 15), 4, 0, 5), tok((16, 17), 1, 0, 5), tok((18, 22), 4, 4, 5)];
+        let e = decode_entities(&toks, &text, &l, &WordRule::Whitespace, Aggregation::First);
+        assert_eq!(e.len(), 2);
+        assert_eq!((e[0].start, e[0].end, e[0].label.as_str()), (0, 10, "PER"));
+        // IOB1: an I- after O starts an entity
+        assert_eq!((e[1].start, e[1].end, e[1].label.as_str()), (18, 22, "LOC"));
+    }
+
+    #[test]
+    fn bioes_single_and_end_close_entities() {
+        let l = labels(&["O", "B-ORG", "I-ORG", "E-ORG", "S-ORG"]);
+        let text: Vec<char> = "a b c d".chars().collect();
+        let toks = vec![tok((0, 1), 1, 4, 5), tok((2, 3), 1, 1, 5), tok((4, 5), 1, 3, 5), tok((6, 7), 1, 2, 5)];
+        let e = decode_entities(&toks, &text, &l, &WordRule::Whitespace, Aggregation::First);
+        let spans: Vec<(usize, usize)> = e.iter().map(|x| (x.start, x.end)).collect();
+        // S closes "a"; B..E is "b c"; the I after E starts a new entity "d"
+        assert_eq!(spans, vec![(0, 1), (2, 5), (6, 7)]);
+    }
+
+    #[test]
+    fn a_word_is_never_split_between_entities() {
+        let l = labels(&["O", "B-PER", "I-PER", "B-LOC"]);
+        let text: Vec<char> = "Rossiland".chars().collect();
+        // one word of three pieces whose tokens disagree
+        let toks = vec![tok((0, 3), 3, 1, 4), tok((3, 6), 5, 3, 4), tok((6, 9), 5, 3, 4)];
+        for how in [Aggregation::First, Aggregation::Average, Aggregation::Max] {
+            let e = decode_entities(&toks, &text, &l, &WordRule::SubwordPrefix, how);
+            assert_eq!(e.len(), 1, "{how:?}");
+            assert_eq!((e[0].start, e[0].end), (0, 9));
+        }
+        let first = decode_entities(&toks, &text, &l, &WordRule::SubwordPrefix, Aggregation::First);
+        assert_eq!(first[0].label, "PER");
+        let avg = decode_entities(&toks, &text, &l, &WordRule::SubwordPrefix, Aggregation::Average);
+        assert_eq!(avg[0].label, "LOC");
+    }
+
+    #[test]
+    fn newline_is_a_word_boundary() {
+        let l = labels(&["O", "B-LOC"]);
+        let text: Vec<char> = "Roma\nMilano".chars().collect();
+        let toks = vec![tok((0, 4), 5, 1, 2), tok((4, 11), 7, 1, 2)];
+        let mut toks = toks;
+        toks[1].trimmed = (5, 11);
+        let e = decode_entities(&toks, &text, &l, &WordRule::Whitespace, Aggregation::First);
+        assert_eq!(e.len(), 2);
+        assert_eq!((e[1].start, e[1].end), (5, 11));
+    }
+}

@@ -1,0 +1,285 @@
+//! Named-entity recognition: Postilla's own token-classification pipeline around rust-bert's
+//! model architectures.
+//!
+//! Stages, one module each: [`model`] (load the network), tokenization with code-point offsets
+//! ([`crate::text`]), [`windows`] (long documents), batched forward passes (here), [`decode`]
+//! (words, aggregation, tags) over [`labels`].
+//!
+//! ```no_run
+//! use postilla_core::ner::{NerOptions, NerPipeline};
+//! let ner = NerPipeline::load("models/ner-it-de".as_ref(), NerOptions::default())?;
+//! let docs = ["Mario Draghi ha incontrato Olaf Scholz a Berlino."];
+//! for entities in ner.predict(&docs)? {
+//!     for e in entities {
+//!         println!("{} [{}, {}) {} {:.3}", e.label, e.start, e.end, e.text, e.score);
+//!     }
+//! }
+//! # Ok::<(), postilla_core::ModelError>(())
+//! ```
+
+pub mod decode;
+pub mod labels;
+pub mod model;
+pub mod windows;
+
+use std::path::{Path, PathBuf};
+
+use tch::{Device, Kind, Tensor};
+
+pub use decode::{Aggregation, DecodedEntity, WordRule};
+use decode::{decode_entities, TokenPrediction};
+use labels::LabelSet;
+use model::TokenClassifier;
+use windows::WindowPlan;
+
+use crate::error::ModelError;
+use crate::model::DeviceChoice;
+use crate::text::TextTokenizer;
+
+/// Parameters that change a NER run's output (recorded in provenance) or its speed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NerOptions {
+    /// Tokens per window, special tokens included; capped at what the model can take.
+    pub max_length: usize,
+    /// Tokens shared by consecutive windows.
+    pub stride: usize,
+    /// Windows per forward pass.
+    pub batch_size: usize,
+    /// Subword aggregation.
+    pub aggregation: Aggregation,
+    /// Device.
+    pub device: DeviceChoice,
+}
+
+impl Default for NerOptions {
+    fn default() -> Self {
+        NerOptions { max_length: 256, stride: 64, batch_size: 16, aggregation: Aggregation::First, device: DeviceChoice::Cpu }
+    }
+}
+
+/// An entity predicted in a document, in code points and UTF-8 bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NerEntity {
+    /// First code point.
+    pub start: usize,
+    /// One past the last code point.
+    pub end: usize,
+    /// First byte.
+    pub byte_start: usize,
+    /// One past the last byte.
+    pub byte_end: usize,
+    /// Entity type.
+    pub label: String,
+    /// Mean of the word probabilities.
+    pub score: f64,
+    /// The surface.
+    pub text: String,
+}
+
+/// Content tokens of one document (special tokens excluded).
+struct DocTokens {
+    ids: Vec<i64>,
+    tokens: Vec<TokenPrediction>,
+    chars: Vec<char>,
+}
+
+/// A loaded NER model with its tokenizer and options.
+pub struct NerPipeline {
+    classifier: TokenClassifier,
+    tokenizer: TextTokenizer,
+    labels: LabelSet,
+    word_rule: WordRule,
+    bos: Option<i64>,
+    eos: Option<i64>,
+    unk: Option<u32>,
+    capacity: usize,
+    options: NerOptions,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for NerPipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NerPipeline").field("dir", &self.dir).field("options", &self.options).finish()
+    }
+}
+
+impl NerPipeline {
+    /// Loads a token-classification model directory.
+    pub fn load(dir: &Path, options: NerOptions) -> Result<Self, ModelError> {
+        let device = options.device.to_tch().map_err(|m| ModelError::Config { path: dir.into(), message: m })?;
+        let classifier = TokenClassifier::load(dir, device)?;
+        let labels = LabelSet::from_id2label(&classifier.id2label)
+            .map_err(|m| ModelError::Config { path: dir.join("config.json"), message: m })?;
+        let tokenizer = TextTokenizer::from_dir(dir)?;
+        let word_rule = match tokenizer.inner().get_model() {
+            tokenizers::ModelWrapper::WordPiece(_) => WordRule::SubwordPrefix,
+            tokenizers::ModelWrapper::BPE(bpe) if bpe.continuing_subword_prefix.is_some() => WordRule::SubwordPrefix,
+            _ => WordRule::Whitespace,
+        };
+        let specials = tokenizer.ids("", true)?;
+        let (bos, eos) = match specials.as_slice() {
+            [] => (None, None),
+            [e] => (None, Some(i64::from(*e))),
+            [b, e] => (Some(i64::from(*b)), Some(i64::from(*e))),
+            other => {
+                return Err(ModelError::Tokenizer(format!("unexpected special tokens around a text: {other:?}")))
+            }
+        };
+        let unk = ["<unk>", "[UNK]"].iter().find_map(|t| tokenizer.token_to_id(t));
+        let n_special = specials.len();
+        let usable = classifier.architecture.usable_positions(classifier.max_position_embeddings);
+        let max_length = options.max_length.min(usable);
+        if max_length <= n_special + options.stride {
+            return Err(ModelError::Config {
+                path: dir.into(),
+                message: format!(
+                    "max length {max_length} leaves no room for stride {} and {n_special} special tokens",
+                    options.stride
+                ),
+            });
+        }
+        let capacity = max_length - n_special;
+        Ok(NerPipeline { classifier, tokenizer, labels, word_rule, bos, eos, unk, capacity, options, dir: dir.into() })
+    }
+
+    /// The options in force; `max_length` is the effective one (capped by the model).
+    pub fn options(&self) -> NerOptions {
+        NerOptions { max_length: self.capacity + usize::from(self.bos.is_some()) + usize::from(self.eos.is_some()), ..self.options.clone() }
+    }
+
+    /// The entity types the model predicts.
+    pub fn entity_types(&self) -> Vec<String> {
+        self.labels.entity_types()
+    }
+
+    /// The model directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn tokenize(&self, text: &str) -> Result<DocTokens, ModelError> {
+        let enc = self.tokenizer.encode(text, false)?;
+        let chars: Vec<char> = text.chars().collect();
+        let unk = self.unk;
+        let mut ids = Vec::with_capacity(enc.len());
+        let mut tokens = Vec::with_capacity(enc.len());
+        for i in 0..enc.len() {
+            if enc.special[i] {
+                continue;
+            }
+            let span = enc.offsets[i];
+            let mut trimmed = span;
+            while trimmed.0 < trimmed.1 && chars[trimmed.0].is_whitespace() {
+                trimmed.0 += 1;
+            }
+            while trimmed.1 > trimmed.0 && chars[trimmed.1 - 1].is_whitespace() {
+                trimmed.1 -= 1;
+            }
+            let token_chars =
+                self.tokenizer.inner().id_to_token(enc.ids[i]).map_or(span.1 - span.0, |t| t.chars().count());
+            ids.push(i64::from(enc.ids[i]));
+            tokens.push(TokenPrediction { span, trimmed, token_chars, is_unknown: Some(enc.ids[i]) == unk, probs: Vec::new() });
+        }
+        Ok(DocTokens { ids, tokens, chars })
+    }
+
+    /// Predicts the entities of each text. Windows of all texts are batched together (sorted
+    /// by length to minimise padding), so the result does not depend on `batch_size` or on the
+    /// order of the texts.
+    pub fn predict(&self, texts: &[&str]) -> Result<Vec<Vec<NerEntity>>, ModelError> {
+        let mut docs: Vec<DocTokens> = texts.iter().map(|t| self.tokenize(t)).collect::<Result<_, _>>()?;
+        let plans: Vec<WindowPlan> =
+            docs.iter().map(|d| WindowPlan::new(d.ids.len(), self.capacity, self.options.stride)).collect();
+        // every window of every document: (doc, window index)
+        let mut jobs: Vec<(usize, usize)> = plans
+            .iter()
+            .enumerate()
+            .flat_map(|(d, p)| (0..p.windows.len()).map(move |w| (d, w)))
+            .filter(|&(d, w)| plans[d].windows[w].1 > plans[d].windows[w].0)
+            .collect();
+        jobs.sort_by_key(|&(d, w)| {
+            let (a, b) = plans[d].windows[w];
+            (std::cmp::Reverse(b - a), d, w)
+        });
+        let _guard = tch::no_grad_guard();
+        for batch in jobs.chunks(self.options.batch_size.max(1)) {
+            let probs = self.forward(batch.iter().map(|&(d, w)| {
+                let (a, b) = plans[d].windows[w];
+                &docs[d].ids[a..b]
+            }))?;
+            for (row, &(d, w)) in probs.into_iter().zip(batch) {
+                let (a, b) = plans[d].windows[w];
+                for (k, t) in (a..b).enumerate() {
+                    if plans[d].owner[t] == w {
+                        docs[d].tokens[t].probs = row[k].clone();
+                    }
+                }
+            }
+        }
+        Ok(texts
+            .iter()
+            .zip(&docs)
+            .map(|(text, doc)| {
+                let decoded = decode_entities(&doc.tokens, &doc.chars, &self.labels, &self.word_rule, self.options.aggregation);
+                to_entities(text, &doc.chars, decoded)
+            })
+            .collect())
+    }
+
+    /// One padded forward pass; returns per window, per content token, the label
+    /// probabilities (softmax over the logits).
+    fn forward<'a>(&self, windows: impl Iterator<Item = &'a [i64]>) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
+        let rows: Vec<Vec<i64>> = windows
+            .map(|w| self.bos.into_iter().chain(w.iter().copied()).chain(self.eos).collect())
+            .collect();
+        let max_len = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(rows.len() * max_len);
+        let mut mask = Vec::with_capacity(rows.len() * max_len);
+        for r in &rows {
+            ids.extend_from_slice(r);
+            ids.extend(std::iter::repeat(self.classifier.pad_token_id).take(max_len - r.len()));
+            mask.extend(std::iter::repeat(1i64).take(r.len()));
+            mask.extend(std::iter::repeat(0i64).take(max_len - r.len()));
+        }
+        let device = self.classifier.device();
+        let shape = [rows.len() as i64, max_len as i64];
+        let ids = Tensor::from_slice(&ids).view(shape).to(device);
+        let mask = Tensor::from_slice(&mask).view(shape).to(device);
+        let logits = self.classifier.logits(&ids, &mask)?;
+        let probs = logits.to_kind(Kind::Float).softmax(-1, Kind::Float).to(Device::Cpu).contiguous();
+        let n_labels = self.labels.len();
+        let flat: Vec<f32> = Vec::<f32>::try_from(probs.view([-1]))?;
+        let offset = usize::from(self.bos.is_some());
+        Ok(rows
+            .iter()
+            .enumerate()
+            .map(|(r, row)| {
+                let content = row.len() - offset - usize::from(self.eos.is_some());
+                (0..content)
+                    .map(|k| {
+                        let base = (r * max_len + offset + k) * n_labels;
+                        flat[base..base + n_labels].to_vec()
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+fn to_entities(text: &str, chars: &[char], decoded: Vec<DecodedEntity>) -> Vec<NerEntity> {
+    let mut byte_of = Vec::with_capacity(chars.len() + 1);
+    byte_of.extend(text.char_indices().map(|(i, _)| i));
+    byte_of.push(text.len());
+    decoded
+        .into_iter()
+        .map(|e| NerEntity {
+            byte_start: byte_of[e.start],
+            byte_end: byte_of[e.end],
+            text: text[byte_of[e.start]..byte_of[e.end]].to_owned(),
+            start: e.start,
+            end: e.end,
+            label: e.label,
+            score: e.score,
+        })
+        .collect()
+}
