@@ -14,6 +14,7 @@
 //! assert!(line.starts_with(r#"{"schema":"postilla/1","id":"doc-1""#));
 //! ```
 
+pub mod input;
 pub mod jsonl;
 pub mod record;
 pub mod text;

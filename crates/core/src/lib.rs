@@ -7,6 +7,7 @@
 //! The stand-off data model lives in [`postilla_annotator`], which this crate re-exports as
 //! [`annotator`].
 
+pub mod annotate;
 pub mod embed;
 pub mod error;
 pub mod lang;

@@ -1,14 +1,182 @@
-//! `postilla annotate`.
+//! `postilla annotate`: read documents, run the models, write postilla/1 JSONL.
 
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use postilla_annotator::input::{flag_duplicates, read_input, InputItem};
+use postilla_annotator::jsonl::JsonlWriter;
+use postilla_core::annotate::{Annotator, AnnotatorConfig};
+use postilla_core::model::DeviceChoice;
+use postilla_core::ner::{Aggregation, NerOptions};
 
 use crate::Outcome;
 
+/// The default NER model directory (built by `just setup` once the project ships one).
+const DEFAULT_NER: &str = "models/ner-it-de";
+
 /// Arguments of `postilla annotate`.
 #[derive(Args, Debug)]
-pub struct AnnotateArgs {}
+pub struct AnnotateArgs {
+    /// Inputs: directories (every *.txt below, id = relative path without .txt), .txt files,
+    /// .jsonl files of {"id","text"} objects, or - for JSONL on standard input.
+    #[arg(required = true)]
+    inputs: Vec<String>,
+    /// Output JSONL file (written to OUT.partial and renamed when the run completes).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Token-classification model directory (Hugging Face format). Default: models/ner-it-de
+    /// when it exists, else no entities.
+    #[arg(long)]
+    ner: Option<PathBuf>,
+    /// Model windows per forward pass.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// cpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+    /// Tokens per window, special tokens included (capped at the model's limit).
+    #[arg(long, default_value_t = 256)]
+    max_length: usize,
+    /// Tokens shared by consecutive windows of a long document.
+    #[arg(long, default_value_t = 64)]
+    stride: usize,
+    /// Subword aggregation: first, average or max (Hugging Face semantics).
+    #[arg(long, default_value = "first")]
+    aggregation: Aggregation,
+    /// libtorch threads (default: libtorch's choice).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Copy each document's text into its record.
+    #[arg(long)]
+    with_text: bool,
+}
 
 /// Runs `postilla annotate`.
-pub fn run(_args: AnnotateArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("not yet")
+pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
+    check_output(&args.output)?;
+    let ner_dir = match &args.ner {
+        Some(dir) => Some(dir.clone()),
+        None if Path::new(DEFAULT_NER).join("config.json").exists() => Some(PathBuf::from(DEFAULT_NER)),
+        None => {
+            eprintln!("postilla: note: no --ner model given and {DEFAULT_NER} is not built: records will have no entities");
+            None
+        }
+    };
+    let options = NerOptions {
+        max_length: args.max_length,
+        stride: args.stride,
+        batch_size: args.batch_size,
+        aggregation: args.aggregation,
+        device: args.device,
+    };
+    let mut inputs = Vec::new();
+    let mut total = Some(0u64);
+    for arg in &args.inputs {
+        inputs.push(read_input(arg).with_context(|| format!("input {arg}"))?);
+        total = total.zip(count_hint(arg)).map(|(a, b)| a + b);
+    }
+    let config = AnnotatorConfig { ner: ner_dir.map(|d| (d, options)), with_text: args.with_text, threads: args.threads };
+    let annotator = Annotator::new(config).context("loading models")?;
+
+    let items: Box<dyn Iterator<Item = InputItem>> = Box::new(flag_duplicates(inputs.into_iter().flatten()));
+    let partial = partial_path(&args.output);
+    let mut writer = JsonlWriter::create(&partial)?;
+    let progress = progress_bar(total);
+    let started = Instant::now();
+    let (mut docs, mut entities, mut errors) = (0u64, 0u64, 0u64);
+    for batch in annotator.records(items, (args.batch_size * 4).max(32)) {
+        for record in &batch {
+            docs += 1;
+            entities += record.entities.len() as u64;
+            if let Some(e) = &record.error {
+                errors += 1;
+                progress.suspend(|| eprintln!("postilla: {}: {} ({})", record.id, e.message, e.kind));
+            }
+            writer.write(record)?;
+        }
+        writer.flush()?;
+        progress.inc(batch.len() as u64);
+    }
+    writer.sync()?;
+    drop(writer);
+    std::fs::rename(&partial, &args.output)
+        .with_context(|| format!("renaming {} to {}", partial.display(), args.output.display()))?;
+    progress.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "postilla: {docs} documents, {entities} entities, {errors} errors in {secs:.1} s ({:.1} docs/s) -> {}",
+        docs as f64 / secs.max(1e-9),
+        args.output.display()
+    );
+    Ok(if errors > 0 { Outcome::PartialFailure } else { Outcome::Success })
+}
+
+/// Refuses an output whose directory does not exist, before any model is loaded.
+fn check_output(output: &Path) -> anyhow::Result<()> {
+    let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        bail!("output directory {} does not exist", parent.display());
+    }
+    if output.is_dir() {
+        bail!("output {} is a directory", output.display());
+    }
+    Ok(())
+}
+
+fn partial_path(output: &Path) -> PathBuf {
+    let mut name = output.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".partial");
+    output.with_file_name(name)
+}
+
+/// Number of documents an input will yield, when cheap to know.
+fn count_hint(arg: &str) -> Option<u64> {
+    if arg == "-" {
+        return None;
+    }
+    let path = Path::new(arg);
+    if path.is_dir() {
+        fn walk(p: &Path) -> u64 {
+            std::fs::read_dir(p).map_or(0, |rd| {
+                rd.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .map(|p| if p.is_dir() { walk(&p) } else { u64::from(p.extension().is_some_and(|e| e == "txt")) })
+                    .sum()
+            })
+        }
+        return Some(walk(path));
+    }
+    if path.extension().is_some_and(|e| e == "jsonl") {
+        let text = std::fs::read(path).ok()?;
+        return Some(text.split(|&b| b == b'\n').filter(|l| l.iter().any(|b| !b.is_ascii_whitespace())).count() as u64);
+    }
+    Some(1)
+}
+
+/// A progress bar with documents/s and ETA on a terminal, hidden otherwise.
+fn progress_bar(total: Option<u64>) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    match total {
+        Some(n) => {
+            let bar = ProgressBar::new(n);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} docs  {per_sec}  ETA {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        }
+        None => {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {pos} docs  {per_sec}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar
+        }
+    }
 }

@@ -1,0 +1,121 @@
+//! End-to-end: `postilla annotate` over the seeds and over bad inputs.
+
+mod common;
+
+use common::{postilla, read_jsonl, run, stderr};
+
+#[test]
+fn annotates_the_seeds_into_schema_valid_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("seeds.jsonl");
+    let model = common::tiny_models().join("tiny-bert");
+    let o = run(postilla().args(["annotate", "seeds/", "--batch-size", "3", "--ner"]).arg(&model).arg("-o").arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("5 documents"), "summary line: {}", stderr(&o));
+    let records = read_jsonl(&out);
+    assert_eq!(records.len(), 5);
+    common::assert_schema_valid(&records);
+    let weights_sha = {
+        use sha2::Digest;
+        let bytes = std::fs::read(model.join("model.safetensors")).expect("weights");
+        sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let mut langs = Vec::new();
+    for r in &records {
+        let id = r["id"].as_str().expect("id");
+        let text = std::fs::read_to_string(common::root().join("seeds").join(format!("{id}.txt"))).expect("seed");
+        let chars: Vec<char> = text.chars().collect();
+        let entities = r["entities"].as_array().expect("entities");
+        assert!(!entities.is_empty());
+        for e in entities {
+            let (s, t) = (e["start"].as_u64().expect("start") as usize, e["end"].as_u64().expect("end") as usize);
+            assert_eq!(chars[s..t].iter().collect::<String>(), e["text"].as_str().expect("text"));
+        }
+        assert_eq!(r["provenance"]["ner_model"]["sha256"], weights_sha.as_str());
+        assert_eq!(r["provenance"]["params"]["max_length"], 128, "capped at the model's 128 positions");
+        langs.push(r["lang"]["code"].as_str().expect("lang").to_owned());
+    }
+    langs.sort();
+    assert_eq!(langs, ["de", "it", "it", "it", "it"]);
+}
+
+#[test]
+fn bad_documents_become_error_records_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).expect("mkdir");
+    std::fs::write(input.join("good.txt"), "Angela Merkel ha visitato Roma.").expect("write");
+    std::fs::write(input.join("latin1.txt"), b"Citt\xe0 di Milano").expect("write");
+    std::fs::write(input.join("empty.txt"), "").expect("write");
+    std::fs::write(input.join("blank.txt"), " \n\t\n").expect("write");
+    std::fs::write(input.join("bom.txt"), "\u{feff}Olaf Scholz a Berlino.").expect("write");
+    let out = dir.path().join("out.jsonl");
+    let model = common::tiny_models().join("tiny-bert");
+    let o = run(postilla().arg("annotate").arg(&input).arg("--ner").arg(&model).arg("-o").arg(&out));
+    assert_eq!(o.status.code(), Some(1), "exit 1 when some documents failed: {}", stderr(&o));
+    let records = read_jsonl(&out);
+    common::assert_schema_valid(&records);
+    let kinds: Vec<(String, String)> = records
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap_or("").to_owned(), r["error"]["kind"].as_str().unwrap_or("ok").to_owned()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [("blank", "empty"), ("bom", "ok"), ("empty", "empty"), ("good", "ok"), ("latin1", "invalid_utf8")]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    let bom = &records[1];
+    let e = &bom["entities"].as_array().expect("entities");
+    for x in e.iter() {
+        let text = "Olaf Scholz a Berlino.";
+        let chars: Vec<char> = text.chars().collect();
+        let (s, t) = (x["start"].as_u64().expect("s") as usize, x["end"].as_u64().expect("e") as usize);
+        assert_eq!(chars[s..t].iter().collect::<String>(), x["text"].as_str().expect("t"), "offsets exclude the BOM");
+    }
+}
+
+#[test]
+fn jsonl_on_stdin_with_a_malformed_line() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.jsonl");
+    let model = common::tiny_models().join("tiny-bert");
+    let mut child = postilla()
+        .args(["annotate", "-", "--ner"])
+        .arg(&model)
+        .arg("-o")
+        .arg(&out)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let input = "{\"id\":\"a\",\"text\":\"Roma e Parigi\"}\n{broken\n{\"id\":\"c\",\"text\":\"Berlino\"}\n";
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(1));
+    let records = read_jsonl(&out);
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[1]["error"]["kind"], "malformed_jsonl");
+    assert_eq!(records[1]["source"], "stdin:2");
+    assert_eq!(records[2]["id"], "c");
+    assert!(records[2]["error"].is_null());
+}
+
+#[test]
+fn a_missing_output_directory_is_refused_before_any_work() {
+    let o = run(postilla().args(["annotate", "seeds/", "-o", "/nonexistent-dir/out.jsonl"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("does not exist"));
+}
+
+#[test]
+fn an_unknown_model_type_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = dir.path().join("m");
+    common::copy_dir(&common::tiny_models().join("tiny-bert"), &model);
+    let cfg = std::fs::read_to_string(model.join("config.json")).expect("config");
+    std::fs::write(model.join("config.json"), cfg.replace("\"model_type\": \"bert\"", "\"model_type\": \"gpt2\"")).expect("write");
+    let o = run(postilla().args(["annotate", "seeds/", "--ner"]).arg(&model).arg("-o").arg(dir.path().join("o.jsonl")));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("gpt2"), "{}", stderr(&o));
+}
