@@ -14,6 +14,8 @@
 //! assert!(line.starts_with(r#"{"schema":"postilla/1","id":"doc-1""#));
 //! ```
 
+pub mod eval;
+pub mod formats;
 pub mod input;
 pub mod jsonl;
 pub mod record;

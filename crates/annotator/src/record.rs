@@ -31,6 +31,10 @@ pub struct AnnotationRecord {
     /// `annotate --with-text`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// Token boundaries (code points) when the text was rebuilt from a token-level format,
+    /// so that an export back to that format is lossless.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<Vec<[usize; 2]>>,
     /// Detected language.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lang: Option<LanguageTag>,
@@ -109,6 +113,7 @@ impl AnnotationRecord {
             source: None,
             text_sha256: Some(text_sha256(text)),
             text: None,
+            tokens: None,
             lang: None,
             entities: Vec::new(),
             topics: Vec::new(),

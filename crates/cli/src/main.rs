@@ -25,6 +25,14 @@ enum Command {
     /// Annotate documents (a directory of .txt, .txt files, JSONL of {"id","text"}, or - for
     /// JSONL on stdin) and write postilla/1 JSONL.
     Annotate(commands::annotate::AnnotateArgs),
+    /// Score predictions against gold: entities (strict, exact, partial, type), topics,
+    /// bootstrap intervals, paired comparison, error export.
+    Eval(commands::eval::EvalArgs),
+    /// Import gold data (CoNLL, IOB1, GermEval, KIND, SIB-200, 10kGNAD, XGLUE, brat, doccano)
+    /// as postilla/1 JSONL.
+    Import(commands::import::ImportArgs),
+    /// Export postilla/1 JSONL as brat, doccano, CoNLL or W3C Web Annotation.
+    Export(commands::export::ExportArgs),
     /// Build, verify and list model directories.
     Models(commands::models::ModelsArgs),
 }
@@ -41,6 +49,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Annotate(args) => commands::annotate::run(args),
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Import(args) => commands::import::run(args),
+        Command::Export(args) => commands::export::run(args),
         Command::Models(args) => commands::models::run(args),
     };
     match result {

@@ -1,4 +1,7 @@
 //! One module per subcommand.
 
 pub mod annotate;
+pub mod eval;
+pub mod export;
+pub mod import;
 pub mod models;
