@@ -84,3 +84,38 @@ fn pickle_weights_are_refused() {
     assert!(stderr(&o).contains("pickle"), "{}", stderr(&o));
     assert!(!out.exists(), "nothing written that could be mistaken for a result");
 }
+
+#[test]
+fn seed_gold_matches_the_seeds_and_validates() {
+    let gold = common::read_jsonl(&common::root().join("seeds/gold.jsonl"));
+    assert_eq!(gold.len(), 5);
+    common::assert_schema_valid(&gold);
+    for r in &gold {
+        let id = r["id"].as_str().expect("id");
+        let text = std::fs::read_to_string(common::root().join("seeds").join(format!("{id}.txt"))).expect("seed");
+        assert_eq!(r["text"].as_str(), Some(text.as_str()));
+        let sha: String = sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(r["text_sha256"].as_str(), Some(sha.as_str()));
+        let chars: Vec<char> = text.chars().collect();
+        let entities = r["entities"].as_array().expect("entities");
+        assert!(entities.len() >= 15, "{id} has only {} gold entities", entities.len());
+        for e in entities {
+            let (s, t) = (e["start"].as_u64().expect("s") as usize, e["end"].as_u64().expect("e") as usize);
+            assert_eq!(chars[s..t].iter().collect::<String>(), e["text"].as_str().expect("text"));
+        }
+    }
+}
+
+#[test]
+fn eval_runs_on_the_seeds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pred = dir.path().join("pred.jsonl");
+    let model = common::tiny_models().join("tiny-bert");
+    let o = run(postilla().args(["annotate", "seeds/", "--ner"]).arg(&model).arg("-o").arg(&pred));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(postilla().args(["eval", "--json", "--gold", "seeds/gold.jsonl", "--pred"]).arg(&pred));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["documents"], 5);
+    assert_eq!(v["entities"]["strict"]["possible"].as_u64(), Some(190));
+}
