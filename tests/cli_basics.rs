@@ -111,7 +111,7 @@ fn eval_runs_on_the_seeds() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pred = dir.path().join("pred.jsonl");
     let model = common::tiny_models().join("tiny-bert");
-    let o = run(postilla().args(["annotate", "seeds/", "--ner"]).arg(&model).arg("-o").arg(&pred));
+    let o = run(postilla().args(["annotate", "seeds/", "--no-topics", "--ner"]).arg(&model).arg("-o").arg(&pred));
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run(postilla().args(["eval", "--json", "--gold", "seeds/gold.jsonl", "--pred"]).arg(&pred));
     assert!(o.status.success(), "{}", stderr(&o));

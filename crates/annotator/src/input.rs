@@ -165,7 +165,8 @@ fn jsonl_items(reader: impl BufRead + 'static, name: String) -> impl Iterator<It
             _ => return err("malformed_jsonl", "the object has no string \"id\"".into()),
         };
         match value.get("text").and_then(|t| t.as_str()) {
-            Some(text) => Some(document(id, strip_bom(text.to_owned()), source)),
+            // a JSON string is the text verbatim (a BOM inside it is content, not encoding)
+            Some(text) => Some(document(id, text.to_owned(), source)),
             None => Some(Err(DocumentError {
                 id,
                 kind: "missing_text",

@@ -59,6 +59,10 @@ pub struct LanguageTag {
     pub code: String,
     /// Detector confidence in [0, 1].
     pub score: f64,
+    /// Set when topics were scored in another language than `code` (the taxonomy's fallback,
+    /// because it has no wording in `code`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_language: Option<String>,
 }
 
 /// A named entity: code points `[start, end)` of the document, with label and surface.

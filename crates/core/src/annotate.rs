@@ -18,29 +18,48 @@
 use std::path::{Path, PathBuf};
 
 use postilla_annotator::input::{Document, InputItem};
-use postilla_annotator::record::{AnnotationRecord, EntitySpan, LanguageTag};
+use postilla_annotator::record::{AnnotationRecord, EntitySpan, LanguageTag, TopicScore};
 use serde_json::{json, Value};
 
 use crate::error::ModelError;
 use crate::lang::LanguageIdentifier;
 use crate::model::manifest::{hash_file, Manifest, MANIFEST_FILE};
 use crate::model::weights_file;
+use crate::embed::SentenceEncoder;
+use crate::model::DeviceChoice;
 use crate::ner::{NerOptions, NerPipeline};
+use crate::topics::{EmbeddingOptions, EmbeddingTopicScorer, TopicTaxonomy};
 
 /// What to run.
 #[derive(Debug, Clone, Default)]
 pub struct AnnotatorConfig {
     /// NER model directory and options; `None` = no entities.
     pub ner: Option<(PathBuf, NerOptions)>,
+    /// Topics; `None` = no topics.
+    pub topics: Option<TopicsConfig>,
     /// Copy each document's text into its record.
     pub with_text: bool,
     /// Threads libtorch may use (`None` = libtorch's default).
     pub threads: Option<usize>,
 }
 
+/// Topic scoring with the embedding method.
+#[derive(Debug, Clone)]
+pub struct TopicsConfig {
+    /// The taxonomy.
+    pub taxonomy: TopicTaxonomy,
+    /// Encoder directory (e.g. `models/e5-small`).
+    pub model_dir: PathBuf,
+    /// Method options.
+    pub options: EmbeddingOptions,
+    /// Device.
+    pub device: DeviceChoice,
+}
+
 /// Loaded models, ready to annotate.
 pub struct Annotator {
     ner: Option<NerPipeline>,
+    topics: Option<EmbeddingTopicScorer>,
     lang: LanguageIdentifier,
     provenance: Value,
     with_text: bool,
@@ -87,7 +106,22 @@ impl Annotator {
             }
             None => None,
         };
-        Ok(Annotator { ner, lang: LanguageIdentifier::new(), provenance, with_text: config.with_text })
+        let topics = match config.topics {
+            Some(t) => {
+                provenance["topic_model"] = model_identity(&t.model_dir)?;
+                provenance["params"]["topic_method"] = json!("embedding");
+                provenance["params"]["topic_taxonomy"] = json!({"name": t.taxonomy.name, "sha256": t.taxonomy.sha256});
+                provenance["params"]["topic_temperature"] = json!(t.options.temperature);
+                provenance["params"]["topic_multi_label"] = json!(t.options.multi_label);
+                if t.options.multi_label {
+                    provenance["params"]["topic_threshold"] = json!(t.options.threshold);
+                }
+                let encoder = SentenceEncoder::load(&t.model_dir, t.device)?;
+                Some(EmbeddingTopicScorer::new(encoder, t.taxonomy, t.options)?)
+            }
+            None => None,
+        };
+        Ok(Annotator { ner, topics, lang: LanguageIdentifier::new(), provenance, with_text: config.with_text })
     }
 
     /// The provenance written into every record: tool, model ids and weights sha256, and the
@@ -100,21 +134,49 @@ impl Annotator {
     /// the models fail on becomes an error record and the others are unaffected.
     pub fn annotate(&self, docs: &[Document]) -> Vec<AnnotationRecord> {
         let texts: Vec<&str> = docs.iter().map(|d| d.text.as_str()).collect();
+        let langs: Vec<Option<LanguageTag>> = texts
+            .iter()
+            .map(|t| self.lang.detect(t).map(|g| LanguageTag { code: g.code, score: round6(g.score), topic_language: None }))
+            .collect();
         let entities = match &self.ner {
             None => Some(vec![Vec::new(); docs.len()]),
             Some(ner) => ner.predict(&texts).ok(),
         };
-        match entities {
-            Some(entities) => docs.iter().zip(entities).map(|(d, e)| self.record(d, Ok(e))).collect(),
-            // isolate the failing document(s): retry one by one
-            None => docs
+        let topics = self.topics(&texts, &langs);
+        match (entities, topics) {
+            (Some(entities), Some(topics)) => docs
                 .iter()
-                .map(|d| {
-                    let one = self.ner.as_ref().map_or(Ok(vec![Vec::new()]), |n| n.predict(&[d.text.as_str()]));
-                    self.record(d, one.map(|mut v| v.pop().unwrap_or_default()))
+                .zip(entities)
+                .zip(topics)
+                .zip(langs)
+                .map(|(((d, e), t), l)| self.record(d, l, Ok((e, t))))
+                .collect(),
+            // isolate the failing document(s): retry one by one
+            _ => docs
+                .iter()
+                .zip(langs)
+                .map(|(d, l)| {
+                    let text = [d.text.as_str()];
+                    let one = self.ner.as_ref().map_or(Ok(vec![Vec::new()]), |n| n.predict(&text));
+                    let topics = self.topics(&text, std::slice::from_ref(&l)).ok_or_else(|| {
+                        ModelError::Tokenizer("topic scoring failed on this document".into())
+                    });
+                    let result = one.and_then(|mut e| Ok((e.pop().unwrap_or_default(), topics?.pop().unwrap_or_default())));
+                    self.record(d, l, result)
                 })
                 .collect(),
         }
+    }
+
+    /// Topic scores per text in the taxonomy language chosen from each detected language;
+    /// `None` when scoring failed.
+    fn topics(&self, texts: &[&str], langs: &[Option<LanguageTag>]) -> Option<Vec<Vec<(String, f64)>>> {
+        let Some(scorer) = &self.topics else {
+            return Some(vec![Vec::new(); texts.len()]);
+        };
+        let chosen: Vec<&str> =
+            langs.iter().map(|l| scorer.taxonomy().language_for(l.as_ref().map(|l| l.code.as_str())).0).collect();
+        scorer.score(texts, &chosen).ok()
     }
 
     /// Annotates a stream of input items in batches of `batch_docs` documents; unreadable
@@ -146,22 +208,40 @@ impl Annotator {
         })
     }
 
-    fn record(&self, doc: &Document, entities: Result<Vec<crate::ner::NerEntity>, ModelError>) -> AnnotationRecord {
+    fn record(
+        &self,
+        doc: &Document,
+        lang: Option<LanguageTag>,
+        result: Result<(Vec<crate::ner::NerEntity>, Vec<(String, f64)>), ModelError>,
+    ) -> AnnotationRecord {
         let mut r = AnnotationRecord::for_text(&doc.id, &doc.text);
         r.source = Some(doc.source.clone());
-        match entities {
-            Ok(entities) => {
-                r.entities = entities
-                    .into_iter()
-                    .map(|e| EntitySpan { start: e.start, end: e.end, label: e.label, score: Some(round6(e.score)), text: e.text })
-                    .collect();
-            }
+        let (entities, topics) = match result {
+            Ok(x) => x,
             Err(e) => {
                 r.error = Some(postilla_annotator::RecordError { kind: "model".into(), message: e.to_string() });
                 return r;
             }
+        };
+        r.entities = entities
+            .into_iter()
+            .map(|e| EntitySpan { start: e.start, end: e.end, label: e.label, score: Some(round6(e.score)), text: e.text })
+            .collect();
+        r.topics = topics.into_iter().map(|(label, score)| TopicScore { label, score: Some(round6(score)) }).collect();
+        r.lang = lang.map(|mut l| {
+            if let Some(scorer) = &self.topics {
+                let (used, fallback) = scorer.taxonomy().language_for(Some(&l.code));
+                if fallback {
+                    l.topic_language = Some(used.to_owned());
+                }
+            }
+            l
+        });
+        if r.lang.is_none() {
+            if let Some(scorer) = &self.topics {
+                r.lang = Some(LanguageTag { code: "und".into(), score: 0.0, topic_language: Some(scorer.taxonomy().fallback.clone()) });
+            }
         }
-        r.lang = self.lang.detect(&doc.text).map(|g| LanguageTag { code: g.code, score: round6(g.score) });
         if self.with_text {
             r.text = Some(doc.text.clone());
         }

@@ -14,6 +14,7 @@ pub mod lang;
 pub mod model;
 pub mod ner;
 pub mod text;
+pub mod topics;
 
 pub use error::ModelError;
 pub use postilla_annotator as annotator;

@@ -9,7 +9,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use postilla_annotator::input::{flag_duplicates, read_input, InputItem};
 use postilla_annotator::jsonl::JsonlWriter;
-use postilla_core::annotate::{Annotator, AnnotatorConfig};
+use postilla_core::annotate::{Annotator, AnnotatorConfig, TopicsConfig};
+use postilla_core::topics::{EmbeddingOptions, TopicTaxonomy};
 use postilla_core::model::DeviceChoice;
 use postilla_core::ner::{Aggregation, NerOptions};
 
@@ -17,6 +18,10 @@ use crate::Outcome;
 
 /// The default NER model directory (built by `just setup` once the project ships one).
 const DEFAULT_NER: &str = "models/ner-it-de";
+/// The default encoder for the embedding topic method.
+const DEFAULT_TOPIC_MODEL: &str = "models/e5-small";
+/// The shipped news taxonomy (taxonomies/news.toml), used when --topics is not given.
+const NEWS_TAXONOMY: &str = include_str!("../../../../taxonomies/news.toml");
 
 /// Arguments of `postilla annotate`.
 #[derive(Args, Debug)]
@@ -30,8 +35,11 @@ pub struct AnnotateArgs {
     output: PathBuf,
     /// Token-classification model directory (Hugging Face format). Default: models/ner-it-de
     /// when it exists, else no entities.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_ner")]
     ner: Option<PathBuf>,
+    /// Do not recognise entities (topics only).
+    #[arg(long)]
+    no_ner: bool,
     /// Model windows per forward pass.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
@@ -53,12 +61,34 @@ pub struct AnnotateArgs {
     /// Copy each document's text into its record.
     #[arg(long)]
     with_text: bool,
+    /// Topic taxonomy (TOML). Default: the shipped news taxonomy (taxonomies/news.toml).
+    #[arg(long, conflicts_with = "no_topics")]
+    topics: Option<PathBuf>,
+    /// Do not score topics.
+    #[arg(long)]
+    no_topics: bool,
+    /// Topic method (embedding: cosine with the taxonomy's descriptions under an e5 encoder).
+    #[arg(long, default_value = "embedding", value_parser = ["embedding"])]
+    topic_method: String,
+    /// Encoder directory for the embedding method.
+    #[arg(long, default_value = DEFAULT_TOPIC_MODEL)]
+    topic_model: PathBuf,
+    /// Assign every topic whose cosine reaches its threshold instead of ranking all topics.
+    #[arg(long)]
+    multi_label: bool,
+    /// Multi-label cosine threshold for topics that set none.
+    #[arg(long, default_value_t = 0.82)]
+    topic_threshold: f64,
+    /// Softmax (single-label) / sigmoid (multi-label) temperature over cosines.
+    #[arg(long, default_value_t = 0.02)]
+    topic_temperature: f64,
 }
 
 /// Runs `postilla annotate`.
 pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
     check_output(&args.output)?;
     let ner_dir = match &args.ner {
+        _ if args.no_ner => None,
         Some(dir) => Some(dir.clone()),
         None if Path::new(DEFAULT_NER).join("config.json").exists() => Some(PathBuf::from(DEFAULT_NER)),
         None => {
@@ -79,7 +109,32 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
         inputs.push(read_input(arg).with_context(|| format!("input {arg}"))?);
         total = total.zip(count_hint(arg)).map(|(a, b)| a + b);
     }
-    let config = AnnotatorConfig { ner: ner_dir.map(|d| (d, options)), with_text: args.with_text, threads: args.threads };
+    let topics = if args.no_topics {
+        None
+    } else {
+        let taxonomy = match &args.topics {
+            Some(path) => TopicTaxonomy::from_file(path)?,
+            None => TopicTaxonomy::from_toml(NEWS_TAXONOMY, "taxonomies/news.toml (built in)")?,
+        };
+        if !args.topic_model.join("config.json").exists() {
+            bail!(
+                "topic model {} is not built (run `just setup`), or pass --topic-model DIR or --no-topics",
+                args.topic_model.display()
+            );
+        }
+        Some(TopicsConfig {
+            taxonomy,
+            model_dir: args.topic_model.clone(),
+            options: EmbeddingOptions {
+                temperature: args.topic_temperature,
+                multi_label: args.multi_label,
+                threshold: args.topic_threshold,
+                batch_size: args.batch_size,
+            },
+            device: args.device,
+        })
+    };
+    let config = AnnotatorConfig { ner: ner_dir.map(|d| (d, options)), topics, with_text: args.with_text, threads: args.threads };
     let annotator = Annotator::new(config).context("loading models")?;
 
     let items: Box<dyn Iterator<Item = InputItem>> = Box::new(flag_duplicates(inputs.into_iter().flatten()));

@@ -1,0 +1,133 @@
+//! The embedding method (default, offline): multilingual-e5 with the "query: " prefix on both
+//! sides, mean pooling and L2 normalisation; each topic's prototype is the normalised mean of
+//! its description embeddings in the document's language; a document (windowed and
+//! mean-pooled when long, see [`crate::embed`]) is compared with every prototype by cosine.
+//!
+//! Scores: single-label = softmax(cosine / temperature) over the topics (default temperature
+//! 0.02: e5 cosines between a text and short descriptions lie in a narrow band, roughly
+//! 0.75–0.90); multi-label = sigmoid((cosine − threshold) / temperature) per topic, a topic
+//! being assigned when its cosine reaches its threshold (the topic's own, else the run's).
+
+use std::collections::BTreeMap;
+
+use super::taxonomy::TopicTaxonomy;
+use crate::embed::{SentenceEncoder, E5_QUERY_PREFIX};
+use crate::error::ModelError;
+
+/// Options of the embedding method.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbeddingOptions {
+    /// Softmax / sigmoid temperature.
+    pub temperature: f64,
+    /// Assign every topic above its threshold instead of ranking them.
+    pub multi_label: bool,
+    /// Cosine threshold for topics that set none.
+    pub threshold: f64,
+    /// Windows per forward pass.
+    pub batch_size: usize,
+}
+
+impl Default for EmbeddingOptions {
+    fn default() -> Self {
+        EmbeddingOptions { temperature: 0.02, multi_label: false, threshold: 0.82, batch_size: 16 }
+    }
+}
+
+/// Topic prototypes per language, ready to score documents.
+pub struct EmbeddingTopicScorer {
+    encoder: SentenceEncoder,
+    taxonomy: TopicTaxonomy,
+    /// language -> one prototype per topic (taxonomy order)
+    prototypes: BTreeMap<String, Vec<Vec<f32>>>,
+    options: EmbeddingOptions,
+}
+
+impl std::fmt::Debug for EmbeddingTopicScorer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddingTopicScorer").field("taxonomy", &self.taxonomy.name).field("options", &self.options).finish()
+    }
+}
+
+fn normalise(mut v: Vec<f32>) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    for x in &mut v {
+        *x /= n;
+    }
+    v
+}
+
+impl EmbeddingTopicScorer {
+    /// Embeds every description of the taxonomy once.
+    pub fn new(encoder: SentenceEncoder, taxonomy: TopicTaxonomy, options: EmbeddingOptions) -> Result<Self, ModelError> {
+        let mut prototypes = BTreeMap::new();
+        for lang in &taxonomy.languages {
+            let mut protos = Vec::with_capacity(taxonomy.topics.len());
+            for topic in &taxonomy.topics {
+                let sentences = topic.text[lang].description.sentences();
+                let vecs = encoder.embed(&sentences, E5_QUERY_PREFIX, options.batch_size)?;
+                let mut mean = vec![0f32; encoder.dim()];
+                for v in &vecs {
+                    for (m, x) in mean.iter_mut().zip(v) {
+                        *m += x;
+                    }
+                }
+                protos.push(normalise(mean));
+            }
+            prototypes.insert(lang.clone(), protos);
+        }
+        Ok(EmbeddingTopicScorer { encoder, taxonomy, prototypes, options })
+    }
+
+    /// The taxonomy.
+    pub fn taxonomy(&self) -> &TopicTaxonomy {
+        &self.taxonomy
+    }
+
+    /// The options.
+    pub fn options(&self) -> &EmbeddingOptions {
+        &self.options
+    }
+
+    /// Cosine of each text with each topic prototype of the language chosen for it.
+    pub fn cosines(&self, texts: &[&str], languages: &[&str]) -> Result<Vec<Vec<f64>>, ModelError> {
+        let docs = self.encoder.embed(texts, E5_QUERY_PREFIX, self.options.batch_size)?;
+        Ok(docs
+            .iter()
+            .zip(languages)
+            .map(|(d, lang)| {
+                let protos = &self.prototypes[*lang];
+                protos.iter().map(|p| f64::from(p.iter().zip(d).map(|(a, b)| a * b).sum::<f32>())).collect()
+            })
+            .collect())
+    }
+
+    /// Topic scores per text: (topic id, score), sorted by descending score; in multi-label
+    /// mode only the assigned topics.
+    pub fn score(&self, texts: &[&str], languages: &[&str]) -> Result<Vec<Vec<(String, f64)>>, ModelError> {
+        let t = self.options.temperature;
+        Ok(self
+            .cosines(texts, languages)?
+            .into_iter()
+            .map(|cos| {
+                let mut scored: Vec<(String, f64)> = if self.options.multi_label {
+                    self.taxonomy
+                        .topics
+                        .iter()
+                        .zip(&cos)
+                        .filter_map(|(topic, &c)| {
+                            let th = topic.threshold.unwrap_or(self.options.threshold);
+                            (c >= th).then(|| (topic.id.clone(), 1.0 / (1.0 + (-(c - th) / t).exp())))
+                        })
+                        .collect()
+                } else {
+                    let max = cos.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let exps: Vec<f64> = cos.iter().map(|c| ((c - max) / t).exp()).collect();
+                    let sum: f64 = exps.iter().sum();
+                    self.taxonomy.topics.iter().zip(exps).map(|(topic, e)| (topic.id.clone(), e / sum)).collect()
+                };
+                scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                scored
+            })
+            .collect())
+    }
+}
