@@ -180,3 +180,29 @@ fn a_taxonomy_with_a_missing_language_is_refused_with_its_key() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("topics[0].de: missing"), "{}", stderr(&o));
 }
+
+#[test]
+fn ner_and_nli_topics_in_one_pass() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.jsonl");
+    let ner = common::tiny_models().join("tiny-bert");
+    let nli = common::tiny_nli_models().join("entail-last");
+    let o = run(postilla()
+        .args(["annotate", "seeds/", "--topics", "taxonomies/news.toml", "--topic-method", "nli", "--aggregate", "max", "--ner"])
+        .arg(&ner)
+        .arg("--topic-model")
+        .arg(&nli)
+        .arg("-o")
+        .arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let records = read_jsonl(&out);
+    common::assert_schema_valid(&records);
+    for r in &records {
+        assert!(!r["entities"].as_array().expect("entities").is_empty());
+        assert_eq!(r["topics"].as_array().expect("topics").len(), 12);
+        assert_eq!(r["provenance"]["params"]["topic_method"], "nli");
+        assert_eq!(r["provenance"]["params"]["topic_aggregate"], "max");
+        assert_eq!(r["provenance"]["params"]["topic_templates"]["it"], "Questo testo parla di {}.");
+        assert_eq!(r["provenance"]["topic_model"]["id"], "entail-last");
+    }
+}

@@ -82,3 +82,21 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Tiny random NLI classifiers (tests/support/hf_nli_reference.py make-models), once per test
+/// binary: `entail-first`, `entail-last`, `two-class`.
+pub fn tiny_nli_models() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = Command::new(python())
+            .arg(root().join("tests/support/hf_nli_reference.py"))
+            .arg("make-models")
+            .arg(dir.path())
+            .status()
+            .expect("run hf_nli_reference.py");
+        assert!(status.success(), "make-models failed");
+        dir
+    })
+    .path()
+}

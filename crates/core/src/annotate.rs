@@ -28,7 +28,7 @@ use crate::model::weights_file;
 use crate::embed::SentenceEncoder;
 use crate::model::DeviceChoice;
 use crate::ner::{NerOptions, NerPipeline};
-use crate::topics::{EmbeddingOptions, EmbeddingTopicScorer, TopicTaxonomy};
+use crate::topics::{EmbeddingOptions, EmbeddingTopicScorer, NliOptions, NliTopicScorer, TopicScorer, TopicTaxonomy};
 
 /// What to run.
 #[derive(Debug, Clone, Default)]
@@ -43,15 +43,24 @@ pub struct AnnotatorConfig {
     pub threads: Option<usize>,
 }
 
-/// Topic scoring with the embedding method.
+/// Which topic method, with its options.
+#[derive(Debug, Clone)]
+pub enum TopicMethod {
+    /// Embedding similarity (default).
+    Embedding(EmbeddingOptions),
+    /// NLI cross-encoder.
+    Nli(NliOptions),
+}
+
+/// Topic scoring.
 #[derive(Debug, Clone)]
 pub struct TopicsConfig {
     /// The taxonomy.
     pub taxonomy: TopicTaxonomy,
-    /// Encoder directory (e.g. `models/e5-small`).
+    /// Model directory (an encoder such as `models/e5-small`, or an NLI classifier).
     pub model_dir: PathBuf,
-    /// Method options.
-    pub options: EmbeddingOptions,
+    /// Method and options.
+    pub method: TopicMethod,
     /// Device.
     pub device: DeviceChoice,
 }
@@ -59,7 +68,7 @@ pub struct TopicsConfig {
 /// Loaded models, ready to annotate.
 pub struct Annotator {
     ner: Option<NerPipeline>,
-    topics: Option<EmbeddingTopicScorer>,
+    topics: Option<TopicScorer>,
     lang: LanguageIdentifier,
     provenance: Value,
     with_text: bool,
@@ -109,15 +118,30 @@ impl Annotator {
         let topics = match config.topics {
             Some(t) => {
                 provenance["topic_model"] = model_identity(&t.model_dir)?;
-                provenance["params"]["topic_method"] = json!("embedding");
                 provenance["params"]["topic_taxonomy"] = json!({"name": t.taxonomy.name, "sha256": t.taxonomy.sha256});
-                provenance["params"]["topic_temperature"] = json!(t.options.temperature);
-                provenance["params"]["topic_multi_label"] = json!(t.options.multi_label);
-                if t.options.multi_label {
-                    provenance["params"]["topic_threshold"] = json!(t.options.threshold);
-                }
-                let encoder = SentenceEncoder::load(&t.model_dir, t.device)?;
-                Some(EmbeddingTopicScorer::new(encoder, t.taxonomy, t.options)?)
+                Some(match t.method {
+                    TopicMethod::Embedding(options) => {
+                        provenance["params"]["topic_method"] = json!("embedding");
+                        provenance["params"]["topic_temperature"] = json!(options.temperature);
+                        provenance["params"]["topic_multi_label"] = json!(options.multi_label);
+                        if options.multi_label {
+                            provenance["params"]["topic_threshold"] = json!(options.threshold);
+                        }
+                        let encoder = SentenceEncoder::load(&t.model_dir, t.device)?;
+                        TopicScorer::Embedding(EmbeddingTopicScorer::new(encoder, t.taxonomy, options)?)
+                    }
+                    TopicMethod::Nli(options) => {
+                        provenance["params"]["topic_method"] = json!("nli");
+                        provenance["params"]["topic_templates"] = json!(t.taxonomy.templates);
+                        provenance["params"]["topic_multi_label"] = json!(options.multi_label);
+                        provenance["params"]["topic_aggregate"] =
+                            json!(if options.aggregate == crate::topics::ChunkAggregation::Max { "max" } else { "mean" });
+                        if options.multi_label {
+                            provenance["params"]["topic_threshold"] = json!(options.threshold);
+                        }
+                        TopicScorer::Nli(NliTopicScorer::load(&t.model_dir, t.taxonomy, NliOptions { device: t.device, ..options })?)
+                    }
+                })
             }
             None => None,
         };

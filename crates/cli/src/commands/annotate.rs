@@ -9,8 +9,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use postilla_annotator::input::{flag_duplicates, read_input, InputItem};
 use postilla_annotator::jsonl::JsonlWriter;
-use postilla_core::annotate::{Annotator, AnnotatorConfig, TopicsConfig};
-use postilla_core::topics::{EmbeddingOptions, TopicTaxonomy};
+use postilla_core::annotate::{Annotator, AnnotatorConfig, TopicMethod, TopicsConfig};
+use postilla_core::topics::{EmbeddingOptions, NliOptions, TopicTaxonomy};
 use postilla_core::model::DeviceChoice;
 use postilla_core::ner::{Aggregation, NerOptions};
 
@@ -67,18 +67,23 @@ pub struct AnnotateArgs {
     /// Do not score topics.
     #[arg(long)]
     no_topics: bool,
-    /// Topic method (embedding: cosine with the taxonomy's descriptions under an e5 encoder).
-    #[arg(long, default_value = "embedding", value_parser = ["embedding"])]
+    /// Topic method: embedding (cosine with the taxonomy's descriptions under an e5 encoder)
+    /// or nli (entailment of the label hypotheses under an NLI classifier, --topic-model).
+    #[arg(long, default_value = "embedding", value_parser = ["embedding", "nli"])]
     topic_method: String,
-    /// Encoder directory for the embedding method.
+    /// Model for the topic method: an encoder (embedding) or an NLI sequence classifier (nli).
     #[arg(long, default_value = DEFAULT_TOPIC_MODEL)]
     topic_model: PathBuf,
-    /// Assign every topic whose cosine reaches its threshold instead of ranking all topics.
+    /// Assign every topic above its threshold instead of ranking all topics.
     #[arg(long)]
     multi_label: bool,
-    /// Multi-label cosine threshold for topics that set none.
-    #[arg(long, default_value_t = 0.82)]
-    topic_threshold: f64,
+    /// Multi-label threshold: cosine for embedding (topics may set their own), entailment
+    /// probability for nli. Defaults: 0.82 and 0.5.
+    #[arg(long)]
+    topic_threshold: Option<f64>,
+    /// NLI: combine the chunks of a long document by mean or max.
+    #[arg(long, default_value = "mean")]
+    aggregate: postilla_core::topics::ChunkAggregation,
     /// Softmax (single-label) / sigmoid (multi-label) temperature over cosines.
     #[arg(long, default_value_t = 0.02)]
     topic_temperature: f64,
@@ -122,17 +127,24 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
                 args.topic_model.display()
             );
         }
-        Some(TopicsConfig {
-            taxonomy,
-            model_dir: args.topic_model.clone(),
-            options: EmbeddingOptions {
+        let method = if args.topic_method == "nli" {
+            TopicMethod::Nli(NliOptions {
+                multi_label: args.multi_label,
+                threshold: args.topic_threshold.unwrap_or(0.5),
+                aggregate: args.aggregate,
+                batch_size: args.batch_size,
+                max_length: 512,
+                device: args.device,
+            })
+        } else {
+            TopicMethod::Embedding(EmbeddingOptions {
                 temperature: args.topic_temperature,
                 multi_label: args.multi_label,
-                threshold: args.topic_threshold,
+                threshold: args.topic_threshold.unwrap_or(0.82),
                 batch_size: args.batch_size,
-            },
-            device: args.device,
-        })
+            })
+        };
+        Some(TopicsConfig { taxonomy, model_dir: args.topic_model.clone(), method, device: args.device })
     };
     let config = AnnotatorConfig { ner: ner_dir.map(|d| (d, options)), topics, with_text: args.with_text, threads: args.threads };
     let annotator = Annotator::new(config).context("loading models")?;

@@ -1,6 +1,7 @@
 //! Model directories: building the default base model, manifests, loading Hugging Face-format
 //! directories (config.json, model.safetensors, tokenizer.json) and choosing the device.
 
+pub mod arch;
 pub mod charsmap;
 pub mod device;
 pub mod e5_build;

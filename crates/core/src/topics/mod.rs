@@ -1,8 +1,37 @@
 //! Zero-shot topics over a [`taxonomy::TopicTaxonomy`]: the [`embedding`] method (default,
-//! runs on the e5 base model offline).
+//! runs on the e5 base model offline) and the [`nli`] method (any NLI cross-encoder).
 
 pub mod embedding;
+pub mod nli;
 pub mod taxonomy;
 
 pub use embedding::{EmbeddingOptions, EmbeddingTopicScorer};
+pub use nli::{ChunkAggregation, NliOptions, NliTopicScorer};
 pub use taxonomy::TopicTaxonomy;
+
+/// A loaded topic method.
+#[derive(Debug)]
+pub enum TopicScorer {
+    /// Cosine with descriptions under a sentence encoder.
+    Embedding(EmbeddingTopicScorer),
+    /// Entailment of label hypotheses under an NLI model.
+    Nli(NliTopicScorer),
+}
+
+impl TopicScorer {
+    /// The taxonomy.
+    pub fn taxonomy(&self) -> &TopicTaxonomy {
+        match self {
+            TopicScorer::Embedding(s) => s.taxonomy(),
+            TopicScorer::Nli(s) => s.taxonomy(),
+        }
+    }
+
+    /// Topic scores per text, best first (see each method).
+    pub fn score(&self, texts: &[&str], languages: &[&str]) -> Result<Vec<Vec<(String, f64)>>, crate::ModelError> {
+        match self {
+            TopicScorer::Embedding(s) => s.score(texts, languages),
+            TopicScorer::Nli(s) => s.score(texts, languages),
+        }
+    }
+}
