@@ -44,6 +44,16 @@ impl JsonlWriter<File> {
         Ok(JsonlWriter { out: BufWriter::new(f), path: path.into() })
     }
 
+    /// Opens `path` for appending (created when missing).
+    pub fn append(path: &Path) -> Result<Self, JsonlError> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| JsonlError::Io { path: path.into(), source: e })?;
+        Ok(JsonlWriter { out: BufWriter::new(f), path: path.into() })
+    }
+
     /// Flushes buffered lines and asks the OS to put them on disk.
     pub fn sync(&mut self) -> Result<(), JsonlError> {
         self.flush()?;

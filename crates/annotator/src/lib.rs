@@ -19,6 +19,7 @@ pub mod formats;
 pub mod input;
 pub mod jsonl;
 pub mod record;
+pub mod resume;
 pub mod text;
 
 pub use record::{AnnotationRecord, EntitySpan, LanguageTag, RecordError, TopicScore};

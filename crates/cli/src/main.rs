@@ -33,6 +33,8 @@ enum Command {
     Import(commands::import::ImportArgs),
     /// Export postilla/1 JSONL as brat, doccano, CoNLL or W3C Web Annotation.
     Export(commands::export::ExportArgs),
+    /// Join the outputs of a sharded run (--shard K/N) in input order.
+    Merge(commands::merge::MergeArgs),
     /// Build, verify and list model directories.
     Models(commands::models::ModelsArgs),
 }
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval::run(args),
         Command::Import(args) => commands::import::run(args),
         Command::Export(args) => commands::export::run(args),
+        Command::Merge(args) => commands::merge::run(args),
         Command::Models(args) => commands::models::run(args),
     };
     match result {

@@ -9,6 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use postilla_annotator::input::{flag_duplicates, read_input, InputItem};
 use postilla_annotator::jsonl::JsonlWriter;
+use postilla_annotator::resume::{item_id, parse_shard, shard_of, ResumeState};
 use postilla_core::annotate::{Annotator, AnnotatorConfig, TopicMethod, TopicsConfig};
 use postilla_core::topics::{EmbeddingOptions, NliOptions, TopicTaxonomy};
 use postilla_core::model::DeviceChoice;
@@ -61,6 +62,14 @@ pub struct AnnotateArgs {
     /// Copy each document's text into its record.
     #[arg(long)]
     with_text: bool,
+    /// Continue an interrupted run: documents already in OUT (same id, text and configuration)
+    /// are skipped, a torn last line is cut off; OUT is appended in place with an fsync per
+    /// batch. (Without --resume, OUT.partial is written and renamed at the end.)
+    #[arg(long)]
+    resume: bool,
+    /// Annotate only shard K of N (0 <= K < N): the documents whose id hashes to K.
+    #[arg(long)]
+    shard: Option<String>,
     /// Topic taxonomy (TOML). Default: the shipped news taxonomy (taxonomies/news.toml).
     #[arg(long, conflicts_with = "no_topics")]
     topics: Option<PathBuf>,
@@ -149,9 +158,34 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
     let config = AnnotatorConfig { ner: ner_dir.map(|d| (d, options)), topics, with_text: args.with_text, threads: args.threads };
     let annotator = Annotator::new(config).context("loading models")?;
 
-    let items: Box<dyn Iterator<Item = InputItem>> = Box::new(flag_duplicates(inputs.into_iter().flatten()));
+    let shard = args.shard.as_deref().map(parse_shard).transpose().map_err(anyhow::Error::msg)?;
+    let mut items: Box<dyn Iterator<Item = InputItem>> = Box::new(flag_duplicates(inputs.into_iter().flatten()));
+    if let Some((k, n)) = shard {
+        items = Box::new(items.filter(move |item| shard_of(item_id(item), n) == k));
+        total = None;
+    }
     let partial = partial_path(&args.output);
-    let mut writer = JsonlWriter::create(&partial)?;
+    let (mut writer, target) = if args.resume {
+        if !args.output.exists() && partial.exists() {
+            std::fs::rename(&partial, &args.output)?;
+        }
+        let state = ResumeState::open(&args.output, annotator.provenance())?;
+        if state.truncated_bytes > 0 {
+            eprintln!("postilla: resume: cut a torn last line ({} bytes) from {}", state.truncated_bytes, args.output.display());
+        }
+        eprintln!("postilla: resume: {} documents already in {}", state.len(), args.output.display());
+        // a changed document is unusable input: stop (exit 2) before annotating it twice
+        items = Box::new(items.filter(move |item| match state.is_done(item) {
+            Ok(done) => !done,
+            Err(e) => {
+                eprintln!("postilla: error: {e}");
+                std::process::exit(2)
+            }
+        }));
+        (JsonlWriter::append(&args.output)?, None)
+    } else {
+        (JsonlWriter::create(&partial)?, Some(partial.clone()))
+    };
     let progress = progress_bar(total);
     let started = Instant::now();
     let (mut docs, mut entities, mut errors) = (0u64, 0u64, 0u64);
@@ -165,13 +199,19 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
             }
             writer.write(record)?;
         }
-        writer.flush()?;
+        if args.resume {
+            writer.sync()?;
+        } else {
+            writer.flush()?;
+        }
         progress.inc(batch.len() as u64);
     }
     writer.sync()?;
     drop(writer);
-    std::fs::rename(&partial, &args.output)
-        .with_context(|| format!("renaming {} to {}", partial.display(), args.output.display()))?;
+    if let Some(partial) = target {
+        std::fs::rename(&partial, &args.output)
+            .with_context(|| format!("renaming {} to {}", partial.display(), args.output.display()))?;
+    }
     progress.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     eprintln!(

@@ -4,4 +4,5 @@ pub mod annotate;
 pub mod eval;
 pub mod export;
 pub mod import;
+pub mod merge;
 pub mod models;
