@@ -53,3 +53,7 @@ topics-accuracy: setup
     head -n 300 "$out/xglue-all.gold.jsonl" > "$out/xglue-300.gold.jsonl"
     $p annotate "$out/xglue-300.gold.jsonl" --no-ner --topics taxonomies/xglue-nc.toml -o "$out/xglue-300.pred.jsonl"
     echo "== XGLUE-NC de dev, first 300"; $p eval --gold "$out/xglue-300.gold.jsonl" --pred "$out/xglue-300.pred.jsonl" --bootstrap 1000
+
+# Speed and memory, side by side with the Hugging Face pipeline (writes bench/results.json).
+bench: setup setup-test-env
+    python3 bench/run_bench.py
