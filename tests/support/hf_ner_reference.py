@@ -5,6 +5,7 @@
       Writes two tiny random token classifiers with `save_pretrained` (safetensors):
       OUT_DIR/tiny-bert  (BERT, a WordPiece vocabulary trained here on the seeds)
       OUT_DIR/tiny-xlmr  (XLM-RoBERTa, max_position_embeddings 514, models/e5-small's tokenizer)
+      OUT_DIR/tiny-distilbert, OUT_DIR/tiny-deberta (DistilBERT, DeBERTa-v2; the WordPiece vocabulary)
       Labels O B-PER I-PER B-ORG I-ORG B-LOC I-LOC B-MISC I-MISC. The classifier weights are
       scaled up so that predictions are decisive rather than near-uniform.
 
@@ -72,6 +73,31 @@ def make_models(out):
         bert.classifier.weight.mul_(40.0)
     bert.save_pretrained(os.path.join(out, "tiny-bert"), safe_serialization=True)
     fast.save_pretrained(os.path.join(out, "tiny-bert"))
+
+    # tiny DistilBERT and DeBERTa-v2 with the same WordPiece vocabulary
+    from transformers import DebertaV2Config, DebertaV2ForTokenClassification, DistilBertConfig, DistilBertForTokenClassification
+    torch.manual_seed(4321)
+    cfg = DistilBertConfig(vocab_size=tok.get_vocab_size(), dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+                           max_position_embeddings=128, id2label=id2label, label2id=label2id,
+                           pad_token_id=tok.token_to_id("[PAD]"))
+    distil = DistilBertForTokenClassification(cfg).eval()
+    with torch.no_grad():
+        distil.classifier.weight.mul_(40.0)
+    distil.save_pretrained(os.path.join(out, "tiny-distilbert"), safe_serialization=True)
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                            sep_token="[SEP]", mask_token="[MASK]",
+                            model_input_names=["input_ids", "attention_mask"]).save_pretrained(os.path.join(out, "tiny-distilbert"))
+    torch.manual_seed(8765)
+    cfg = DebertaV2Config(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                          intermediate_size=64, max_position_embeddings=128, relative_attention=True,
+                          position_buckets=32, max_relative_positions=-1, pos_att_type=["p2c", "c2p"],
+                          position_biased_input=False, norm_rel_ebd="layer_norm", share_att_key=True,
+                          type_vocab_size=0, id2label=id2label, label2id=label2id, pad_token_id=tok.token_to_id("[PAD]"))
+    deberta = DebertaV2ForTokenClassification(cfg).eval()
+    with torch.no_grad():
+        deberta.classifier.weight.mul_(40.0)
+    deberta.save_pretrained(os.path.join(out, "tiny-deberta"), safe_serialization=True)
+    fast.save_pretrained(os.path.join(out, "tiny-deberta"))
 
     # tiny XLM-R with the e5-small tokenizer (XLM-R SentencePiece vocabulary)
     e5 = AutoTokenizer.from_pretrained(os.path.join(root, "models", "e5-small"))

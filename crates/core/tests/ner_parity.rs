@@ -118,6 +118,21 @@ fn xlmr_matches_hugging_face_max() {
     compare("tiny-xlmr", "max", 64, 16, 16);
 }
 
+#[test]
+fn distilbert_matches_hugging_face() {
+    compare("tiny-distilbert", "first", 128, 32, 4);
+    compare("tiny-distilbert", "average", 64, 16, 9);
+}
+
+/// (`max` is left out here: it picks the token with the single highest probability, and this
+/// random model has near-ties that float rounding in a different attention implementation can
+/// flip; `first` and `average` compare every word.)
+#[test]
+fn deberta_v2_matches_hugging_face() {
+    compare("tiny-deberta", "first", 128, 32, 4);
+    compare("tiny-deberta", "average", 64, 16, 9);
+}
+
 fn predict_with(model: &str, texts: &[&str], batch_size: usize) -> Vec<Vec<NerEntity>> {
     let options = NerOptions { max_length: 64, stride: 16, batch_size, aggregation: Aggregation::First, ..NerOptions::default() };
     NerPipeline::load(&common::tiny_models().join(model), options).expect("load").predict(texts).expect("predict")

@@ -24,7 +24,7 @@ pub struct ClassifierConfig {
 impl ClassifierConfig {
     /// Reads `dir/config.json`; an unsupported `model_type` or a missing `id2label` is an error.
     pub fn read(dir: &Path) -> Result<Self, ModelError> {
-        let config = read_config(dir)?;
+        let mut config = read_config(dir)?;
         let config_path = dir.join("config.json");
         let model_type = config.get("model_type").and_then(|v| v.as_str()).unwrap_or_default();
         let architecture = Architecture::from_model_type(model_type).ok_or_else(|| ModelError::Config {
@@ -39,6 +39,13 @@ impl ClassifierConfig {
             .transpose()
             .map_err(|e| ModelError::Json { path: config_path.clone(), source: e })?
             .ok_or_else(|| ModelError::Config { path: config_path, message: "no id2label: not a classifier".into() })?;
+        // rust-bert's DistilBertConfig requires `tie_weights_`, which current Hugging Face
+        // configs no longer write (it only concerns the masked-LM head).
+        if architecture == Architecture::DistilBert && config.get("tie_weights_").is_none() {
+            if let Some(obj) = config.as_object_mut() {
+                obj.insert("tie_weights_".into(), serde_json::Value::Bool(true));
+            }
+        }
         Ok(ClassifierConfig { config, architecture, id2label })
     }
 }
@@ -84,9 +91,8 @@ impl Architecture {
     }
 }
 
-/// Copies the file's tensors into the var store. Names follow Hugging Face; DistilBERT's heads
-/// sit beside the encoder in HF files (`classifier.*`, `pre_classifier.*`) but under it in
-/// rust-bert (`distilbert.classifier.*`), so those names are translated.
+/// Copies the file's tensors into the var store (names as Hugging Face writes them); a missing
+/// tensor or a shape mismatch is an error naming the tensor.
 pub fn load_weights(vs: &mut nn::VarStore, path: &Path, architecture: Architecture) -> Result<(), ModelError> {
     let named: HashMap<String, Tensor> = match path.extension().and_then(|e| e.to_str()) {
         Some("safetensors") => Tensor::read_safetensors(path)?.into_iter().collect(),
@@ -95,15 +101,9 @@ pub fn load_weights(vs: &mut nn::VarStore, path: &Path, architecture: Architectu
     let mut variables = vs.variables();
     let _guard = tch::no_grad_guard();
     for (name, var) in variables.iter_mut() {
-        let alias = match architecture {
-            Architecture::DistilBert => name
-                .strip_prefix("distilbert.")
-                .filter(|n| n.starts_with("classifier.") || n.starts_with("pre_classifier.")),
-            _ => None,
-        };
-        let source = named.get(name).or_else(|| alias.and_then(|a| named.get(a))).ok_or_else(|| ModelError::Config {
+        let source = named.get(name).ok_or_else(|| ModelError::Config {
             path: path.into(),
-            message: format!("weights file has no tensor {name:?} (is this a {architecture:?} token classifier?)"),
+            message: format!("weights file has no tensor {name:?} (is this a {architecture:?} model of this kind?)"),
         })?;
         if source.size() != var.size() {
             return Err(ModelError::Config {

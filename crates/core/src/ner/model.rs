@@ -50,7 +50,7 @@ impl TokenClassifier {
                 Network::Roberta(RobertaForTokenClassification::new(&root, &parse_config::<BertConfig>(dir, &config)?)?)
             }
             Architecture::DistilBert => Network::DistilBert(DistilBertForTokenClassification::new(
-                &root / "distilbert",
+                &root,
                 &parse_config::<DistilBertConfig>(dir, &config)?,
             )?),
             Architecture::DebertaV2 => Network::DebertaV2(DebertaV2ForTokenClassification::new(

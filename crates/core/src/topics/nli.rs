@@ -145,7 +145,7 @@ impl NliTopicScorer {
                 Network::Roberta(RobertaForSequenceClassification::new(&root, &parse_config::<BertConfig>(dir, &config)?)?)
             }
             Architecture::DistilBert => Network::DistilBert(DistilBertModelClassifier::new(
-                &root / "distilbert",
+                &root,
                 &parse_config::<DistilBertConfig>(dir, &config)?,
             )?),
             Architecture::DebertaV2 => {
