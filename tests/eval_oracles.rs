@@ -232,3 +232,40 @@ fn errors_file_lists_each_kind_of_error_with_context() {
     let ctx = missed["context"].as_str().expect("context");
     assert!(ctx.contains(&format!("[[{}]]", missed["text"].as_str().expect("text"))));
 }
+
+#[test]
+fn multi_label_topic_scores_equal_scikit_learn() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let labels = ["politics", "economy", "energy", "sport", "health", "conflict"];
+    let mut rng = postilla_annotator::eval::bootstrap::SplitMix64::new(77);
+    let mut pick = |rng: &mut postilla_annotator::eval::bootstrap::SplitMix64| -> Vec<Value> {
+        let mut set: Vec<&str> = labels.iter().copied().filter(|_| rng.below(3) == 0).collect();
+        if set.is_empty() && rng.below(2) == 0 {
+            set.push(labels[rng.below(labels.len())]);
+        }
+        set.into_iter().map(|l| serde_json::json!({"label": l})).collect()
+    };
+    let (mut g, mut p) = (Vec::new(), Vec::new());
+    for i in 0..300 {
+        let sha = format!("{:064x}", i);
+        g.push(serde_json::json!({"schema": "postilla/1", "id": format!("d{i}"), "text_sha256": sha, "entities": [], "topics": pick(&mut rng)}).to_string());
+        p.push(serde_json::json!({"schema": "postilla/1", "id": format!("d{i}"), "text_sha256": sha, "entities": [], "topics": pick(&mut rng)}).to_string());
+    }
+    let (gold, pred) = (dir.path().join("g.jsonl"), dir.path().join("p.jsonl"));
+    std::fs::write(&gold, g.join("\n")).expect("write");
+    std::fs::write(&pred, p.join("\n")).expect("write");
+    let ours = postilla_eval(&gold, &pred);
+    let theirs = reference(&["multilabel".as_ref(), gold.as_os_str(), pred.as_os_str()]);
+    let t = &ours["topics"];
+    assert_eq!(t["mode"], "multi-label");
+    for (o, s) in [("micro", "micro"), ("macro_avg", "macro"), ("weighted", "weighted")] {
+        for k in ["precision", "recall", "f1"] {
+            close(&t[o][k], &theirs[s][k], &format!("multi-label {s} {k}"));
+        }
+    }
+    for l in labels {
+        for k in ["precision", "recall", "f1", "support"] {
+            close(&t["per_class"][l][k], &theirs["per_class"][l][k], &format!("{l} {k}"));
+        }
+    }
+}

@@ -13,6 +13,9 @@
   topics GOLD.jsonl PRED.jsonl
       JSON with scikit-learn's classification_report and confusion_matrix.
 
+  multilabel GOLD.jsonl PRED.jsonl
+      JSON with scikit-learn's precision_recall_fscore_support over MultiLabelBinarizer sets.
+
 Spans go to nervaluate as {"label", "start", "end"} with an inclusive end in code points (its
 convention); to seqeval as IOB2 tags over the gold tokens.
 """
@@ -157,6 +160,26 @@ def topics(gold_path, pred_path):
     json.dump({"report": report, "labels": labels, "confusion": cm}, sys.stdout)
 
 
+def multilabel(gold_path, pred_path):
+    from sklearn.metrics import precision_recall_fscore_support
+    from sklearn.preprocessing import MultiLabelBinarizer
+    gold, pred = read(gold_path), read(pred_path)
+    by_id = {p["id"]: p for p in pred}
+    y_true = [[t["label"] for t in g["topics"]] for g in gold]
+    y_pred = [[t["label"] for t in by_id[g["id"]]["topics"]] for g in gold]
+    mlb = MultiLabelBinarizer()
+    mlb.fit(y_true + y_pred)
+    yt, yp = mlb.transform(y_true), mlb.transform(y_pred)
+    out = {}
+    for avg in ("micro", "macro", "weighted"):
+        p, r, f, _ = precision_recall_fscore_support(yt, yp, average=avg, zero_division=0)
+        out[avg] = {"precision": p, "recall": r, "f1": f}
+    per = precision_recall_fscore_support(yt, yp, average=None, zero_division=0)
+    out["per_class"] = {l: {"precision": per[0][i], "recall": per[1][i], "f1": per[2][i], "support": int(per[3][i])}
+                        for i, l in enumerate(mlb.classes_)}
+    json.dump(out, sys.stdout)
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "perturb":
@@ -170,5 +193,7 @@ if __name__ == "__main__":
         ner(sys.argv[2], sys.argv[3])
     elif cmd == "topics":
         topics(sys.argv[2], sys.argv[3])
+    elif cmd == "multilabel":
+        multilabel(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)
