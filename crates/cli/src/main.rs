@@ -48,6 +48,7 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
+    postilla_core::runtime::tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Annotate(args) => commands::annotate::run(args),

@@ -65,7 +65,8 @@ pub struct TopicsConfig {
     pub device: DeviceChoice,
 }
 
-/// Loaded models, ready to annotate.
+/// Loaded models, ready to annotate. For CPU speed, call
+/// [`crate::runtime::tune_allocator`] once at start-up, as the `postilla` binary does.
 pub struct Annotator {
     ner: Option<NerPipeline>,
     topics: Option<TopicScorer>,

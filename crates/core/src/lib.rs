@@ -12,6 +12,7 @@ pub mod embed;
 pub mod error;
 pub mod lang;
 pub mod model;
+pub mod runtime;
 pub mod ner;
 pub mod text;
 pub mod topics;
