@@ -58,3 +58,8 @@ topics-accuracy: setup
 # Speed and memory, side by side with the Hugging Face pipeline (writes bench/results.json).
 bench: setup setup-test-env
     python3 bench/run_bench.py
+
+# CPU smoke run of the default NER model's training recipe (the full run needs a GPU; see
+# training/train_ner.py and models/README.md).
+train-smoke: setup setup-test-env
+    .local/venv/bin/python training/train_ner.py --out .local/train-smoke --limit 256 --epochs 3 --batch-size 16 --max-length 128
