@@ -11,9 +11,10 @@
 use std::path::{Path, PathBuf};
 
 use rust_bert::bert::{BertConfig, BertModel};
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device, Kind};
 
 use crate::error::ModelError;
+use crate::model::batch::PaddedBatch;
 use crate::model::{read_config, weights_file, DeviceChoice};
 use crate::text::TextTokenizer;
 
@@ -149,19 +150,8 @@ impl SentenceEncoder {
                 ids
             })
             .collect();
-        let max_len = rows.iter().map(Vec::len).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(rows.len() * max_len);
-        let mut mask = Vec::with_capacity(rows.len() * max_len);
-        for r in &rows {
-            ids.extend_from_slice(r);
-            ids.extend(std::iter::repeat(self.pad).take(max_len - r.len()));
-            mask.extend(std::iter::repeat(1i64).take(r.len()));
-            mask.extend(std::iter::repeat(0i64).take(max_len - r.len()));
-        }
-        let shape = [rows.len() as i64, max_len as i64];
         let _guard = tch::no_grad_guard();
-        let ids = Tensor::from_slice(&ids).view(shape).to(self.device);
-        let mask = Tensor::from_slice(&mask).view(shape).to(self.device);
+        let PaddedBatch { ids, mask, .. } = PaddedBatch::new(&rows, self.pad, self.device);
         let out = self.model.forward_t(Some(&ids), Some(&mask), None, None, None, None, None, false)?;
         let m = mask.unsqueeze(-1).to_kind(Kind::Float);
         let pooled = (out.hidden_state * &m).sum_dim_intlist([1i64].as_slice(), false, Kind::Float)

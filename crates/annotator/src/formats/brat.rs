@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{FormatError, ImportStats, LabelMap};
+use super::{record_text, FormatError, ImportStats, LabelMap};
 use crate::record::{AnnotationRecord, EntitySpan};
 use crate::text::slice_chars;
 
@@ -57,10 +57,7 @@ pub fn import_pair(path: &Path, map: &LabelMap, stats: &mut ImportStats) -> Resu
 pub fn export(records: &[AnnotationRecord], dir: &Path) -> Result<Vec<PathBuf>, FormatError> {
     let mut written = Vec::new();
     for r in records {
-        let text = r.text.as_deref().ok_or_else(|| FormatError::Unexportable {
-            id: r.id.clone(),
-            message: "the record has no text (annotate with --with-text, or import gold)".into(),
-        })?;
+        let text = record_text(r)?;
         let base = dir.join(&r.id);
         if let Some(parent) = base.parent() {
             std::fs::create_dir_all(parent).map_err(|e| FormatError::io(parent, e))?;

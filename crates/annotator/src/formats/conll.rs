@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use super::{FormatError, ImportStats, LabelMap};
+use super::{record_text, FormatError, ImportStats, LabelMap};
 use crate::record::{AnnotationRecord, EntitySpan};
 
 /// Which token-level format.
@@ -266,10 +266,7 @@ pub fn tokenize_for_export(text: &str, cuts: &[usize]) -> Vec<[usize; 2]> {
 pub fn export(records: &[AnnotationRecord]) -> Result<String, FormatError> {
     let mut out = String::new();
     for r in records {
-        let text = r.text.as_deref().ok_or_else(|| FormatError::Unexportable {
-            id: r.id.clone(),
-            message: "the record has no text (annotate with --with-text, or import gold)".into(),
-        })?;
+        let text = record_text(r)?;
         let chars: Vec<char> = text.chars().collect();
         let tokens = match &r.tokens {
             Some(t) => t.clone(),

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::{FormatError, ImportStats, LabelMap};
+use super::{record_text, FormatError, ImportStats, LabelMap};
 use crate::record::{AnnotationRecord, EntitySpan};
 
 /// Imports a doccano JSONL file.
@@ -71,10 +71,7 @@ pub fn import_file(path: &Path, map: &LabelMap, stats: &mut ImportStats) -> Resu
 pub fn export(records: &[AnnotationRecord]) -> Result<String, FormatError> {
     let mut out = String::new();
     for r in records {
-        let text = r.text.as_deref().ok_or_else(|| FormatError::Unexportable {
-            id: r.id.clone(),
-            message: "the record has no text (annotate with --with-text, or import gold)".into(),
-        })?;
+        let text = record_text(r)?;
         let labels: Vec<Value> = r.entities.iter().map(|e| json!([e.start, e.end, e.label])).collect();
         out.push_str(&json!({"id": r.id, "text": text, "label": labels}).to_string());
         out.push('\n');

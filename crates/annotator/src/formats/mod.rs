@@ -63,6 +63,14 @@ impl FormatError {
     }
 }
 
+/// The text of a record to export, or the error explaining that exports need it.
+pub(crate) fn record_text(r: &AnnotationRecord) -> Result<&str, FormatError> {
+    r.text.as_deref().ok_or_else(|| FormatError::Unexportable {
+        id: r.id.clone(),
+        message: "the record has no text (annotate with --with-text, or import gold)".into(),
+    })
+}
+
 /// What an import read: documents, sentences, entities per type, topics per label.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ImportStats {

@@ -2,6 +2,7 @@
 //! directories (config.json, model.safetensors, tokenizer.json) and choosing the device.
 
 pub mod arch;
+pub mod batch;
 pub mod charsmap;
 pub mod device;
 pub mod e5_build;

@@ -24,7 +24,7 @@ pub mod windows;
 
 use std::path::{Path, PathBuf};
 
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind};
 
 pub use decode::{Aggregation, DecodedEntity, WordRule};
 use decode::{decode_entities, TokenPrediction};
@@ -33,6 +33,7 @@ use model::TokenClassifier;
 use windows::WindowPlan;
 
 use crate::error::ModelError;
+use crate::model::batch::PaddedBatch;
 use crate::model::DeviceChoice;
 use crate::text::TextTokenizer;
 
@@ -232,19 +233,8 @@ impl NerPipeline {
         let rows: Vec<Vec<i64>> = windows
             .map(|w| self.bos.into_iter().chain(w.iter().copied()).chain(self.eos).collect())
             .collect();
-        let max_len = rows.iter().map(Vec::len).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(rows.len() * max_len);
-        let mut mask = Vec::with_capacity(rows.len() * max_len);
-        for r in &rows {
-            ids.extend_from_slice(r);
-            ids.extend(std::iter::repeat(self.classifier.pad_token_id).take(max_len - r.len()));
-            mask.extend(std::iter::repeat(1i64).take(r.len()));
-            mask.extend(std::iter::repeat(0i64).take(max_len - r.len()));
-        }
-        let device = self.classifier.device();
-        let shape = [rows.len() as i64, max_len as i64];
-        let ids = Tensor::from_slice(&ids).view(shape).to(device);
-        let mask = Tensor::from_slice(&mask).view(shape).to(device);
+        let PaddedBatch { ids, mask, len: max_len } =
+            PaddedBatch::new(&rows, self.classifier.pad_token_id, self.classifier.device());
         let logits = self.classifier.logits(&ids, &mask)?;
         let probs = logits.to_kind(Kind::Float).softmax(-1, Kind::Float).to(Device::Cpu).contiguous();
         let n_labels = self.labels.len();

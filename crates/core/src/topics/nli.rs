@@ -19,12 +19,13 @@ use rust_bert::bert::{BertConfig, BertForSequenceClassification};
 use rust_bert::deberta_v2::{DebertaV2Config, DebertaV2ForSequenceClassification};
 use rust_bert::distilbert::{DistilBertConfig, DistilBertModelClassifier};
 use rust_bert::roberta::RobertaForSequenceClassification;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device, Kind};
 use tokenizers::{EncodeInput, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use super::taxonomy::TopicTaxonomy;
 use crate::error::ModelError;
 use crate::model::arch::{load_weights, parse_config, Architecture, ClassifierConfig};
+use crate::model::batch::{pad_rows, PaddedBatch};
 use crate::model::{weights_file, DeviceChoice};
 
 /// How chunk scores are combined per topic.
@@ -307,18 +308,11 @@ impl NliTopicScorer {
 
     fn forward<'a>(&self, encodings: impl Iterator<Item = &'a tokenizers::Encoding>) -> Result<Vec<Vec<f32>>, ModelError> {
         let encodings: Vec<&tokenizers::Encoding> = encodings.collect();
-        let max_len = encodings.iter().map(|e| e.len()).max().unwrap_or(0);
-        let (mut ids, mut mask, mut types) = (Vec::new(), Vec::new(), Vec::new());
-        for e in &encodings {
-            let pad = max_len - e.len();
-            ids.extend(e.get_ids().iter().map(|&x| i64::from(x)).chain(std::iter::repeat(self.pad).take(pad)));
-            mask.extend(std::iter::repeat(1i64).take(e.len()).chain(std::iter::repeat(0).take(pad)));
-            types.extend(e.get_type_ids().iter().map(|&x| i64::from(x)).chain(std::iter::repeat(0).take(pad)));
-        }
-        let shape = [encodings.len() as i64, max_len as i64];
-        let ids = Tensor::from_slice(&ids).view(shape).to(self.device);
-        let mask = Tensor::from_slice(&mask).view(shape).to(self.device);
-        let types = Tensor::from_slice(&types).view(shape).to(self.device);
+        let rows: Vec<Vec<i64>> = encodings.iter().map(|e| e.get_ids().iter().map(|&x| i64::from(x)).collect()).collect();
+        let type_rows: Vec<Vec<i64>> =
+            encodings.iter().map(|e| e.get_type_ids().iter().map(|&x| i64::from(x)).collect()).collect();
+        let PaddedBatch { ids, mask, .. } = PaddedBatch::new(&rows, self.pad, self.device);
+        let types = pad_rows(&type_rows, 0, self.device);
         let logits = match &self.network {
             Network::Bert(m) => m.forward_t(Some(&ids), Some(&mask), Some(&types), None, None, false).logits,
             Network::Roberta(m) => m.forward_t(Some(&ids), Some(&mask), None, None, None, false).logits,
