@@ -59,7 +59,7 @@ topics-accuracy: setup
 bench: setup setup-test-env
     python3 bench/run_bench.py
 
-# CPU smoke run of the default NER model's training recipe (the full run needs a GPU; see
-# training/train_ner.py and models/README.md).
+# CPU smoke run of the default NER model's training recipe (the full run needs a GPU; the
+# command is in training/train_ner.py's docstring and the README).
 train-smoke: setup setup-test-env
     .local/venv/bin/python training/train_ner.py --out .local/train-smoke --limit 256 --epochs 3 --batch-size 16 --max-length 128

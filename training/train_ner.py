@@ -4,6 +4,10 @@ fine-tuned from models/e5-small on the gold training sets of ../shared/data.
 
     python3 training/train_ner.py --out OUT_DIR [--limit N] [--epochs E] [--device cuda]
 
+Full run (GPU): python3 training/train_ner.py --out models/ner-it-de/build --epochs 6 --lr 5e-5 \
+                --batch-size 16 --max-length 256 --device cuda
+CPU smoke run:  just train-smoke
+
 Data: KIND WN/FIC/ADG train, EVALITA-2009 train, CoNLL-2003 German train; model selection on
 KIND WN dev and CoNLL-2003 German dev (never a test split).
 
