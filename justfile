@@ -38,8 +38,7 @@ test: setup setup-test-env
 e5-fixture: setup
     python3 tests/support/make_e5_fixture.py
 
-# Topic accuracy of the embedding method (README figures): SIB-200 dev (it, de) and the first
-# 300 articles of XGLUE-NC German dev, with the default e5-small model.
+# SIB-200 dev and XGLUE-NC (first 300) accuracy of the embedding topic method (README figures).
 topics-accuracy: setup
     #!/usr/bin/env bash
     set -euo pipefail
@@ -59,7 +58,6 @@ topics-accuracy: setup
 bench: setup setup-test-env
     python3 bench/run_bench.py
 
-# CPU smoke run of the default NER model's training recipe (the full run needs a GPU; the
-# command is in training/train_ner.py's docstring and the README).
+# CPU smoke run of the NER training recipe (the full GPU command: training/train_ner.py, README).
 train-smoke: setup setup-test-env
     .local/venv/bin/python training/train_ner.py --out .local/train-smoke --limit 256 --epochs 3 --batch-size 16 --max-length 128

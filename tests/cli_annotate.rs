@@ -206,3 +206,43 @@ fn ner_and_nli_topics_in_one_pass() {
         assert_eq!(r["provenance"]["topic_model"]["id"], "entail-last");
     }
 }
+
+#[test]
+fn a_5_mb_document_and_a_10000_file_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big_dir = dir.path().join("big");
+    std::fs::create_dir(&big_dir).expect("mkdir");
+    let seeds = common::seeds().join("\n\n");
+    let mut big = String::with_capacity(5_300_000);
+    while big.len() < 5_000_000 {
+        big.push_str(&seeds);
+        big.push_str("\n\n");
+    }
+    std::fs::write(big_dir.join("big.txt"), &big).expect("write");
+    let out = dir.path().join("big.jsonl");
+    let model = common::tiny_models().join("tiny-bert");
+    let o = run(postilla().arg("annotate").arg(&big_dir).args(["--no-topics", "--batch-size", "64", "--ner"]).arg(&model).arg("-o").arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = &read_jsonl(&out)[0];
+    let chars: Vec<char> = big.chars().collect();
+    let entities = r["entities"].as_array().expect("entities");
+    assert!(entities.len() > 10_000, "{} entities", entities.len());
+    for e in entities.iter().step_by(97) {
+        let (s, t) = (e["start"].as_u64().expect("s") as usize, e["end"].as_u64().expect("e") as usize);
+        assert_eq!(chars[s..t].iter().collect::<String>(), e["text"].as_str().expect("text"));
+    }
+
+    let many = dir.path().join("many");
+    for i in 0..10_000 {
+        let sub = many.join(format!("{:02}", i % 100));
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        std::fs::write(sub.join(format!("{i:05}.txt")), format!("Documento {i}: Mario Rossi a Roma.")).expect("write");
+    }
+    let out = dir.path().join("many.jsonl");
+    let o = run(postilla().arg("annotate").arg(&many).args(["--no-topics", "--batch-size", "64", "--ner"]).arg(&model).arg("-o").arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let records = read_jsonl(&out);
+    assert_eq!(records.len(), 10_000);
+    assert_eq!(records[0]["id"], "00/00000");
+    assert_eq!(records[9_999]["id"], "99/09999");
+}

@@ -100,3 +100,14 @@ pub fn tiny_nli_models() -> &'static Path {
     })
     .path()
 }
+
+/// The five seed articles, in file order.
+pub fn seeds() -> Vec<String> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join("seeds"))
+        .expect("seeds")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| std::fs::read_to_string(p).expect("seed")).collect()
+}
