@@ -4,46 +4,17 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use common::{postilla, read_jsonl, run, stderr};
+use common::{corpus, postilla, read_jsonl, run, same_records, stderr};
 use postilla_annotator::eval::bootstrap::SplitMix64;
-use serde_json::Value;
-
-/// 500 documents made of KIND WN dev sentences (three sentences each).
-fn corpus(dir: &Path) -> PathBuf {
-    let gold = dir.join("wn.jsonl");
-    let o = run(postilla().args(["import", "kind"]).arg(common::root().join("../shared/data/ner/it/kind/WN_dev.tsv")).arg("-o").arg(&gold));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let sentences: Vec<String> = read_jsonl(&gold).iter().map(|r| r["text"].as_str().expect("text").to_owned()).collect();
-    let path = dir.join("corpus.jsonl");
-    let lines: Vec<String> = (0..500)
-        .map(|i| serde_json::json!({"id": format!("doc-{i:04}"), "text": sentences[3 * i..3 * i + 3].join(" ")}).to_string())
-        .collect();
-    std::fs::write(&path, lines.join("\n") + "\n").expect("write corpus");
-    path
-}
 
 fn annotate(input: &Path, out: &Path, extra: &[&str]) -> std::process::Command {
     let mut c = postilla();
     c.arg("annotate").arg(input).args(["--no-topics", "--batch-size", "2", "--ner"]).arg(common::tiny_models().join("tiny-bert"));
     c.args(extra).arg("-o").arg(out);
     c
-}
-
-fn same_records(a: &[Value], b: &[Value], what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: record count");
-    for (x, y) in a.iter().zip(b) {
-        assert_eq!(x["id"], y["id"], "{what}: order");
-        assert_eq!(x["text_sha256"], y["text_sha256"]);
-        let (ex, ey) = (x["entities"].as_array().expect("e"), y["entities"].as_array().expect("e"));
-        assert_eq!(ex.len(), ey.len(), "{what}: {}", x["id"]);
-        for (p, q) in ex.iter().zip(ey) {
-            assert_eq!((&p["start"], &p["end"], &p["label"]), (&q["start"], &q["end"], &q["label"]));
-            assert!((p["score"].as_f64().expect("s") - q["score"].as_f64().expect("s")).abs() < 1e-5);
-        }
-    }
 }
 
 #[test]
@@ -129,4 +100,59 @@ fn shards_merge_into_the_single_run() {
     let o = run(postilla().arg("merge").arg(&other).arg(&shards[1]).arg(&shards[2]).arg("-o").arg(dir.path().join("bad.jsonl")));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("different configurations"), "{}", stderr(&o));
+}
+
+/// Runs `script` (bash, arguments after it) in a private mount namespace, as root or, for other
+/// users, as root of a new user namespace. `None` where namespaces are not allowed.
+fn in_mount_namespace(script: &str, args: &[&std::ffi::OsStr]) -> Option<std::process::Output> {
+    let probe = |flags: &str| {
+        std::process::Command::new("unshare").args([flags, "true"]).output().is_ok_and(|o| o.status.success())
+    };
+    let flags = ["-m", "-rm"].into_iter().find(|f| probe(f))?;
+    Some(run(std::process::Command::new("unshare").args([flags, "bash", "-c", script, "bash"]).args(args)))
+}
+
+#[test]
+fn a_full_disk_stops_the_run_clearly_and_resume_completes_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = corpus(dir.path());
+    let reference = dir.path().join("reference.jsonl");
+    assert!(run(&mut annotate(&input, &reference, &[])).status.success());
+
+    // a 48 KB tmpfs fills up after a few dozen records; then it grows and the run is resumed
+    let script = r#"
+        set -u
+        mnt="$1" logs="$2"; shift 2
+        mount -t tmpfs -o size=48k tmpfs "$mnt" || exit 97
+        "$@" -o "$mnt/out.jsonl" 2>"$logs/full.err"; echo $? >"$logs/full.rc"
+        ls "$mnt" >"$logs/full.ls"
+        mount -o remount,size=16m "$mnt" || exit 98
+        "$@" --resume -o "$mnt/out.jsonl" 2>"$logs/resume.err"; echo $? >"$logs/resume.rc"
+        cp "$mnt/out.jsonl" "$logs/out.jsonl"
+    "#;
+    let mnt = dir.path().join("mnt");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&mnt).expect("mkdir");
+    std::fs::create_dir_all(&logs).expect("mkdir");
+    let cmd = annotate(&input, Path::new("unused"), &[]);
+    // the annotate command line without its trailing `-o unused`
+    let mut argv: Vec<&std::ffi::OsStr> = vec![cmd.get_program()];
+    argv.extend(cmd.get_args());
+    argv.truncate(argv.len() - 2);
+    let mut args: Vec<&std::ffi::OsStr> = vec![mnt.as_os_str(), logs.as_os_str()];
+    args.extend(argv);
+    let Some(o) = in_mount_namespace(script, &args) else {
+        eprintln!("SKIPPED a_full_disk_stops_the_run_clearly_and_resume_completes_it: mount namespaces (unshare -m / -rm) are not allowed here");
+        return;
+    };
+    assert!(o.status.success(), "namespace script failed ({:?}): {}", o.status.code(), stderr(&o));
+    let read = |name: &str| std::fs::read_to_string(logs.join(name)).expect("log");
+    assert_eq!(read("full.rc").trim(), "2", "a full disk is an unusable output: exit 2; stderr: {}", read("full.err"));
+    let message = read("full.err");
+    assert!(message.contains("No space left on device"), "{message}");
+    assert!(message.contains("out.jsonl.partial") && message.contains("--resume"), "says where and what to do: {message}");
+    assert_eq!(read("full.ls").trim(), "out.jsonl.partial", "no complete-looking output was left behind");
+    assert_eq!(read("resume.rc").trim(), "0", "{}", read("resume.err"));
+    assert!(read("resume.err").contains("documents already in"), "{}", read("resume.err"));
+    same_records(&read_jsonl(&logs.join("out.jsonl")), &read_jsonl(&reference), "resumed after a full disk");
 }

@@ -111,3 +111,35 @@ pub fn seeds() -> Vec<String> {
     paths.sort();
     paths.iter().map(|p| std::fs::read_to_string(p).expect("seed")).collect()
 }
+
+/// 500 documents made of KIND WN dev sentences (three sentences each).
+pub fn corpus(dir: &Path) -> PathBuf {
+    let gold = dir.join("wn.jsonl");
+    let o = run(postilla().args(["import", "kind"]).arg(root().join("../shared/data/ner/it/kind/WN_dev.tsv")).arg("-o").arg(&gold));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sentences: Vec<String> = read_jsonl(&gold).iter().map(|r| r["text"].as_str().expect("text").to_owned()).collect();
+    let path = dir.join("corpus.jsonl");
+    let lines: Vec<String> = (0..500)
+        .map(|i| serde_json::json!({"id": format!("doc-{i:04}"), "text": sentences[3 * i..3 * i + 3].join(" ")}).to_string())
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write corpus");
+    path
+}
+
+
+/// Asserts two runs wrote the same records: ids in the same order, same texts, same entity
+/// spans and labels, scores within 1e-5.
+pub fn same_records(a: &[serde_json::Value], b: &[serde_json::Value], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: record count");
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x["id"], y["id"], "{what}: order");
+        assert_eq!(x["text_sha256"], y["text_sha256"]);
+        let (ex, ey) = (x["entities"].as_array().expect("e"), y["entities"].as_array().expect("e"));
+        assert_eq!(ex.len(), ey.len(), "{what}: {}", x["id"]);
+        for (p, q) in ex.iter().zip(ey) {
+            assert_eq!((&p["start"], &p["end"], &p["label"]), (&q["start"], &q["end"], &q["label"]));
+            assert!((p["score"].as_f64().expect("s") - q["score"].as_f64().expect("s")).abs() < 1e-5);
+        }
+    }
+}
+
