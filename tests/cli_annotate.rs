@@ -246,3 +246,120 @@ fn a_5_mb_document_and_a_10000_file_directory() {
     assert_eq!(records[0]["id"], "00/00000");
     assert_eq!(records[9_999]["id"], "99/09999");
 }
+
+#[test]
+fn every_kind_of_bad_jsonl_line_becomes_an_error_record_between_good_neighbours() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("docs.jsonl");
+    let good = |id: &str| serde_json::json!({"id": id, "text": format!("{id}: Mario Rossi è arrivato a Roma.")}).to_string();
+    let lines = [
+        good("g1"),
+        "{not json".to_owned(),
+        good("g2"),
+        r#"{"id":"no-text"}"#.to_owned(),
+        good("g3"),
+        r#"{"id":"number-text","text":42}"#.to_owned(),
+        good("g4"),
+        r#"{"id":"../etc/passwd","text":"Roma"}"#.to_owned(),
+        good("g5"),
+        r#"{"id":"bell\u0007","text":"Roma"}"#.to_owned(),
+        good("g6"),
+        r#"{"id":"g1","text":"the same id again"}"#.to_owned(),
+        good("g7"),
+        r#"{"id":"nul","text":"binary\u0000data"}"#.to_owned(),
+        good("g8"),
+        r#"{"id":"blank","text":"  \n "}"#.to_owned(),
+        good("g9"),
+    ];
+    let mut bytes = lines.join("\n").into_bytes();
+    bytes.extend_from_slice(b"\n{\"id\":\"latin1\",\"text\":\"Citt\xe0\"}\n");
+    bytes.extend_from_slice(good("g10").as_bytes());
+    std::fs::write(&input, bytes).expect("write");
+    let out = dir.path().join("out.jsonl");
+    let model = common::tiny_models().join("tiny-bert");
+    let o = run(postilla().arg("annotate").arg(&input).args(["--no-topics", "--batch-size", "2", "--ner"]).arg(&model).arg("-o").arg(&out));
+    assert_eq!(o.status.code(), Some(1), "exit 1: finished with error records; {}", stderr(&o));
+    let records = read_jsonl(&out);
+    common::assert_schema_valid(&records);
+    let got: Vec<(String, String)> = records
+        .iter()
+        .map(|r| (r["id"].as_str().expect("id").to_owned(), r["error"]["kind"].as_str().unwrap_or("ok").to_owned()))
+        .collect();
+    let path = input.display().to_string();
+    let want = [
+        ("g1", "ok"),
+        (&format!("{path}:2"), "malformed_jsonl"),
+        ("g2", "ok"),
+        ("no-text", "missing_text"),
+        ("g3", "ok"),
+        ("number-text", "missing_text"),
+        ("g4", "ok"),
+        ("../etc/passwd", "invalid_id"),
+        ("g5", "ok"),
+        ("bell\u{7}", "invalid_id"),
+        ("g6", "ok"),
+        ("g1", "duplicate_id"),
+        ("g7", "ok"),
+        ("nul", "binary"),
+        ("g8", "ok"),
+        ("blank", "empty"),
+        ("g9", "ok"),
+        (&format!("{path}:18"), "invalid_utf8"),
+        ("g10", "ok"),
+    ]
+    .map(|(a, b)| (a.to_owned(), b.to_owned()));
+    assert_eq!(got, want);
+    for r in &records {
+        match r["error"]["message"].as_str() {
+            Some(message) => {
+                assert!(message.len() > 10, "a clear message: {message:?}");
+                assert!(r["source"].as_str().is_some_and(|s| s.contains(":")), "source names the line: {r}");
+                assert!(stderr(&o).contains(message), "reported on stderr too: {message}");
+            }
+            None => assert!(!r["entities"].as_array().expect("entities").is_empty(), "neighbour {} annotated", r["id"]),
+        }
+    }
+}
+
+#[test]
+fn truncated_or_corrupted_model_files_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.jsonl");
+    let annotate = |model: &std::path::Path| {
+        run(postilla().args(["annotate", "seeds/", "--no-topics", "--ner"]).arg(model).arg("-o").arg(&out))
+    };
+
+    // no manifest: a truncated weights file is caught by its format
+    let truncated = dir.path().join("truncated");
+    common::copy_dir(&common::tiny_models().join("tiny-bert"), &truncated);
+    let weights = std::fs::read(truncated.join("model.safetensors")).expect("read");
+    std::fs::write(truncated.join("model.safetensors"), &weights[..weights.len() / 2]).expect("write");
+    let o = annotate(&truncated);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("model.safetensors"), "names the file: {}", stderr(&o));
+    assert!(!out.exists() && !dir.path().join("out.jsonl.partial").exists(), "nothing written");
+
+    // with a manifest (as every model Postilla builds has): one flipped bit is a sha256 mismatch
+    let flipped = dir.path().join("flipped");
+    common::copy_dir(&common::tiny_models().join("tiny-bert"), &flipped);
+    let o = run(postilla().args(["models", "manifest"]).arg(&flipped));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(annotate(&flipped).status.success(), "an intact model with a manifest loads");
+    std::fs::remove_file(&out).expect("rm");
+    let mut weights = std::fs::read(flipped.join("model.safetensors")).expect("read");
+    let last = weights.len() - 1;
+    weights[last] ^= 0x10;
+    std::fs::write(flipped.join("model.safetensors"), &weights).expect("write");
+    let o = annotate(&flipped);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("sha256") && stderr(&o).contains("model.safetensors"), "{}", stderr(&o));
+    assert!(!out.exists() && !dir.path().join("out.jsonl.partial").exists(), "nothing written");
+
+    // a file listed in the manifest is missing
+    weights[last] ^= 0x10;
+    std::fs::write(flipped.join("model.safetensors"), &weights).expect("write");
+    std::fs::remove_file(flipped.join("tokenizer.json")).expect("rm");
+    let o = annotate(&flipped);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("missing tokenizer.json"), "{}", stderr(&o));
+}

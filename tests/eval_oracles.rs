@@ -238,7 +238,7 @@ fn multi_label_topic_scores_equal_scikit_learn() {
     let dir = tempfile::tempdir().expect("tempdir");
     let labels = ["politics", "economy", "energy", "sport", "health", "conflict"];
     let mut rng = postilla_annotator::eval::bootstrap::SplitMix64::new(77);
-    let mut pick = |rng: &mut postilla_annotator::eval::bootstrap::SplitMix64| -> Vec<Value> {
+    let pick = |rng: &mut postilla_annotator::eval::bootstrap::SplitMix64| -> Vec<Value> {
         let mut set: Vec<&str> = labels.iter().copied().filter(|_| rng.below(3) == 0).collect();
         if set.is_empty() && rng.below(2) == 0 {
             set.push(labels[rng.below(labels.len())]);

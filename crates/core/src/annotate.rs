@@ -23,7 +23,8 @@ use serde_json::{json, Value};
 
 use crate::error::ModelError;
 use crate::lang::LanguageIdentifier;
-use crate::model::manifest::{hash_file, Manifest, MANIFEST_FILE};
+use crate::model::manifest::{hash_file, MANIFEST_FILE};
+use crate::model::verify_model_dir;
 use crate::model::weights_file;
 use crate::embed::SentenceEncoder;
 use crate::model::DeviceChoice;
@@ -81,13 +82,17 @@ impl std::fmt::Debug for Annotator {
     }
 }
 
-/// Identity of a model directory for provenance: its name and the sha256 of its weights (from
-/// its manifest when it has one, else computed).
+/// Identity of a model directory for provenance: its name and the sha256 of its weights.
+///
+/// A directory with a `manifest.json` (every model Postilla builds) is first verified against
+/// it, and against the project's pinned manifest when there is one
+/// ([`crate::model::verify_model_dir`]): a missing, truncated or corrupted file is refused
+/// before anything is loaded, and the sha256 written into provenance is the one the files
+/// really have. Without a manifest the weights file is hashed.
 pub fn model_identity(dir: &Path) -> Result<Value, ModelError> {
-    let manifest_path = dir.join(MANIFEST_FILE);
-    let sha = match Manifest::read(&manifest_path) {
-        Ok(m) if m.weights_sha256().is_some() => m.weights_sha256().map(str::to_owned),
-        _ => None,
+    let sha = match dir.join(MANIFEST_FILE).exists() {
+        true => verify_model_dir(dir)?.weights_sha256().map(str::to_owned),
+        false => None,
     };
     let sha = match sha {
         Some(s) => s,
@@ -106,9 +111,9 @@ impl Annotator {
         let mut provenance = json!({"tool": crate::TOOL, "params": {}});
         let ner = match &config.ner {
             Some((dir, options)) => {
+                provenance["ner_model"] = model_identity(dir)?;
                 let pipeline = NerPipeline::load(dir, options.clone())?;
                 let effective = pipeline.options();
-                provenance["ner_model"] = model_identity(dir)?;
                 provenance["params"]["max_length"] = json!(effective.max_length);
                 provenance["params"]["stride"] = json!(effective.stride);
                 provenance["params"]["aggregation"] = json!(effective.aggregation.as_str());

@@ -186,6 +186,13 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
     } else {
         (JsonlWriter::create(&partial)?, Some(partial.clone()))
     };
+    let written = target.clone().unwrap_or_else(|| args.output.clone());
+    let hint = || {
+        format!(
+            "writing failed; the records written so far are kept in {} (rerun with --resume and the same options to continue)",
+            written.display()
+        )
+    };
     let progress = progress_bar(total);
     let started = Instant::now();
     let (mut docs, mut entities, mut errors) = (0u64, 0u64, 0u64);
@@ -197,16 +204,16 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
                 errors += 1;
                 progress.suspend(|| eprintln!("postilla: {}: {} ({})", record.id, e.message, e.kind));
             }
-            writer.write(record)?;
+            writer.write(record).with_context(hint)?;
         }
         if args.resume {
-            writer.sync()?;
+            writer.sync().with_context(hint)?;
         } else {
-            writer.flush()?;
+            writer.flush().with_context(hint)?;
         }
         progress.inc(batch.len() as u64);
     }
-    writer.sync()?;
+    writer.sync().with_context(hint)?;
     drop(writer);
     if let Some(partial) = target {
         std::fs::rename(&partial, &args.output)

@@ -1,10 +1,11 @@
-//! `postilla models list|build|verify`.
+//! `postilla models list|build|verify|manifest`.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use postilla_core::model::e5_build::{build_e5_small, BuildOutcome, E5BuildOptions};
+use postilla_core::model::manifest::{Manifest, MANIFEST_FILE};
 use postilla_core::model::verify_model_dir;
 
 use crate::Outcome;
@@ -42,6 +43,16 @@ enum ModelsAction {
         /// Model directories to verify.
         dirs: Vec<PathBuf>,
     },
+    /// Write DIR/manifest.json with the sha256 and size of every file of DIR, for a model of
+    /// your own: from then on `postilla annotate` and `models verify` refuse the directory if
+    /// any file changes, is truncated or goes missing.
+    Manifest {
+        /// The model directory.
+        dir: PathBuf,
+        /// Where the model comes from (written into the manifest), e.g. a hub id or a path.
+        #[arg(long, default_value = "unknown")]
+        upstream: String,
+    },
 }
 
 /// Runs `postilla models`.
@@ -74,6 +85,14 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<Outcome> {
                 let m = verify_model_dir(&dir).with_context(|| format!("verifying {}", dir.display()))?;
                 println!("{}: ok ({} files match manifest)", dir.display(), m.files.len());
             }
+            Ok(Outcome::Success)
+        }
+        ModelsAction::Manifest { dir, upstream } => {
+            let name = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let manifest = Manifest::of_dir(&dir, &name, &upstream).with_context(|| format!("hashing {}", dir.display()))?;
+            let path = dir.join(MANIFEST_FILE);
+            manifest.write(&path)?;
+            println!("{}: {} files", path.display(), manifest.files.len());
             Ok(Outcome::Success)
         }
     }

@@ -70,7 +70,7 @@ pub fn build_e5_small(opts: &E5BuildOptions) -> Result<BuildOutcome, ModelError>
         member_sha256: sha256_hex(&bytes),
         license: "MIT".into(),
     };
-    let manifest = Manifest::compute(&tmp, E5_SMALL_DIR, "intfloat/multilingual-e5-small", source, &HF_FILES)?;
+    let manifest = Manifest::compute(&tmp, E5_SMALL_DIR, "intfloat/multilingual-e5-small", Some(source), &HF_FILES)?;
     manifest.write(&tmp.join(MANIFEST_FILE))?;
     if out.exists() {
         std::fs::remove_dir_all(&out).map_err(|e| ModelError::io(&out, e))?;

@@ -48,8 +48,9 @@ pub struct Manifest {
     pub name: String,
     /// Upstream model id, e.g. `intfloat/multilingual-e5-small`.
     pub upstream: String,
-    /// Provenance of the weights.
-    pub source: ModelSource,
+    /// Provenance of the weights, for models built from a registry package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<ModelSource>,
     /// Files by name (relative to the directory), excluding the manifest itself.
     pub files: BTreeMap<String, FileEntry>,
 }
@@ -60,7 +61,7 @@ impl Manifest {
         dir: &Path,
         name: &str,
         upstream: &str,
-        source: ModelSource,
+        source: Option<ModelSource>,
         files: &[&str],
     ) -> Result<Self, ModelError> {
         let mut entries = BTreeMap::new();
@@ -68,6 +69,23 @@ impl Manifest {
             entries.insert((*f).to_owned(), hash_file(&dir.join(f))?);
         }
         Ok(Manifest { name: name.into(), upstream: upstream.into(), source, files: entries })
+    }
+
+    /// Hashes every regular file of `dir` (not the manifest itself, not subdirectories) into a
+    /// manifest: how a user pins a model directory of their own (`postilla models manifest`).
+    pub fn of_dir(dir: &Path, name: &str, upstream: &str) -> Result<Self, ModelError> {
+        let entries = std::fs::read_dir(dir).map_err(|e| ModelError::io(dir, e))?;
+        let mut files = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| ModelError::io(dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_file() && name != MANIFEST_FILE {
+                files.push(name);
+            }
+        }
+        files.sort();
+        let files: Vec<&str> = files.iter().map(String::as_str).collect();
+        Self::compute(dir, name, upstream, None, &files)
     }
 
     /// Reads a manifest file.
@@ -84,6 +102,13 @@ impl Manifest {
 
     /// Checks every listed file of `dir`: present, same size, same sha256.
     pub fn verify_dir(&self, dir: &Path) -> Result<(), ModelError> {
+        self.verify_dir_with(dir, &mut BTreeMap::new())
+    }
+
+    /// Like [`Manifest::verify_dir`], reusing (and filling) `hashed`, the hashes of files
+    /// already computed, so that checking one directory against several manifests reads each
+    /// file once.
+    pub fn verify_dir_with(&self, dir: &Path, hashed: &mut BTreeMap<String, FileEntry>) -> Result<(), ModelError> {
         for (file, expected) in &self.files {
             let path = dir.join(file);
             if !path.exists() {
@@ -93,12 +118,19 @@ impl Manifest {
                     hint: " (run `just setup` or `postilla models build`)".into(),
                 });
             }
-            let actual = hash_file(&path)?;
+            let actual = match hashed.get(file) {
+                Some(entry) => entry.clone(),
+                None => {
+                    let entry = hash_file(&path)?;
+                    hashed.insert(file.clone(), entry.clone());
+                    entry
+                }
+            };
             if actual != *expected {
                 return Err(ModelError::ChecksumMismatch {
                     path,
-                    expected: expected.sha256.clone(),
-                    actual: actual.sha256,
+                    expected: format!("{} ({} bytes)", expected.sha256, expected.bytes),
+                    actual: format!("{} ({} bytes)", actual.sha256, actual.bytes),
                 });
             }
         }

@@ -30,10 +30,11 @@ pub fn verify_model_dir(dir: &Path) -> Result<Manifest, ModelError> {
         });
     }
     let manifest = Manifest::read(&manifest_path)?;
-    manifest.verify_dir(dir)?;
+    let mut hashed = std::collections::BTreeMap::new();
+    manifest.verify_dir_with(dir, &mut hashed)?;
     if let Some(pinned_path) = pinned_manifest_path(dir) {
         let pinned = Manifest::read(&pinned_path)?;
-        pinned.verify_dir(dir)?;
+        pinned.verify_dir_with(dir, &mut hashed)?;
     }
     Ok(manifest)
 }
