@@ -363,3 +363,69 @@ fn truncated_or_corrupted_model_files_are_refused_before_anything_is_written() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("missing tokenizer.json"), "{}", stderr(&o));
 }
+
+#[test]
+fn topic_calibration_shifts_each_cosine_by_its_topic_offset_and_is_refused_elsewhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // unlabelled calibration texts: 40 Italian SIB-200 train sentences (labels are not read)
+    let gold = dir.path().join("train.jsonl");
+    let o = run(postilla().args(["import", "sib200"]).arg(common::root().join("../shared/data/topics/sib200/ita_Latn/train.tsv")).arg("-o").arg(&gold));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<String> = std::fs::read_to_string(&gold).expect("read").lines().take(40).map(str::to_owned).collect();
+    let texts = dir.path().join("texts.jsonl");
+    std::fs::write(&texts, lines.join("\n") + "\n").expect("write");
+    let cal = dir.path().join("cal.json");
+    let o = run(postilla().args(["topics", "calibrate", "--topics", "taxonomies/sib200.toml"]).arg(&texts).arg("-o").arg(&cal));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("it 40"), "{}", stderr(&o));
+    let calibration: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cal).expect("cal")).expect("json");
+    assert_eq!(calibration["texts"]["it"], 40);
+    assert!(calibration["texts"]["de"].is_null(), "no German texts, so German stays uncalibrated");
+
+    let annotate = |extra: &[&str], out: &std::path::Path| {
+        run(postilla().args(["annotate", "seeds/", "--no-ner", "--topics", "taxonomies/sib200.toml"]).args(extra).arg("-o").arg(out))
+    };
+    let (plain, calibrated) = (dir.path().join("plain.jsonl"), dir.path().join("cal.jsonl"));
+    assert!(annotate(&[], &plain).status.success());
+    let o = annotate(&["--topic-calibration", cal.to_str().expect("utf-8 path")], &calibrated);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let temperature = 0.02;
+    for (p, c) in read_jsonl(&plain).iter().zip(read_jsonl(&calibrated)) {
+        let lang = c["lang"]["code"].as_str().expect("lang");
+        assert_eq!(c["provenance"]["params"]["topic_calibration"]["languages"], serde_json::json!(["it"]));
+        let scores = |r: &serde_json::Value| -> std::collections::BTreeMap<String, f64> {
+            r["topics"].as_array().expect("topics").iter().map(|t| (t["label"].as_str().expect("l").to_owned(), t["score"].as_f64().expect("s"))).collect()
+        };
+        let (ps, cs) = (scores(p), scores(&c));
+        if lang != "it" {
+            assert_eq!(ps, cs, "{}: an uncalibrated language is unchanged", c["id"]);
+            continue;
+        }
+        // softmax((cos - offset) / T) vs softmax(cos / T): log ratio + offset / T is the same for every topic
+        let means = calibration["mean_cosine"]["it"].as_object().expect("means");
+        let centre = means.values().map(|v| v.as_f64().expect("f")).sum::<f64>() / means.len() as f64;
+        let shifted: Vec<f64> = ps
+            .iter()
+            .filter(|(t, &s)| s > 1e-3 && cs[*t] > 1e-3)
+            .map(|(t, s)| (cs[t] / s).ln() + (means[t].as_f64().expect("f") - centre) / temperature)
+            .collect();
+        assert!(shifted.len() >= 2, "{}: too few comparable topics", c["id"]);
+        let spread = shifted.iter().cloned().fold(f64::MIN, f64::max) - shifted.iter().cloned().fold(f64::MAX, f64::min);
+        assert!(spread < 0.01, "{}: calibration is not a per-topic shift of the cosines: {shifted:?}", c["id"]);
+        assert_ne!(ps, cs, "{}: calibration changed the scores", c["id"]);
+    }
+
+    // another taxonomy, or the NLI method, refuses the calibration
+    let o = run(postilla().args(["annotate", "seeds/", "--no-ner", "--topic-calibration"]).arg(&cal).arg("-o").arg(dir.path().join("x.jsonl")));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("computed for taxonomy"), "{}", stderr(&o));
+    let o = run(postilla()
+        .args(["annotate", "seeds/", "--no-ner", "--topics", "taxonomies/sib200.toml", "--topic-method", "nli", "--topic-model"])
+        .arg(common::tiny_nli_models().join("entail-last"))
+        .arg("--topic-calibration")
+        .arg(&cal)
+        .arg("-o")
+        .arg(dir.path().join("y.jsonl")));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("embedding method only"), "{}", stderr(&o));
+}

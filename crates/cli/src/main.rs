@@ -35,8 +35,10 @@ enum Command {
     Export(commands::export::ExportArgs),
     /// Join the outputs of a sharded run (--shard K/N) in input order.
     Merge(commands::merge::MergeArgs),
-    /// Build, verify and list model directories.
+    /// Build, verify and list model directories; pin your own with a manifest.
     Models(commands::models::ModelsArgs),
+    /// Topic taxonomies: calibrate the embedding method on unlabelled texts of your domain.
+    Topics(commands::topics::TopicsArgs),
 }
 
 /// What a command reports back to `main`.
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(args),
         Command::Merge(args) => commands::merge::run(args),
         Command::Models(args) => commands::models::run(args),
+        Command::Topics(args) => commands::topics::run(args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

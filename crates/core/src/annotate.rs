@@ -29,7 +29,9 @@ use crate::model::weights_file;
 use crate::embed::SentenceEncoder;
 use crate::model::DeviceChoice;
 use crate::ner::{NerOptions, NerPipeline};
-use crate::topics::{EmbeddingOptions, EmbeddingTopicScorer, NliOptions, NliTopicScorer, TopicScorer, TopicTaxonomy};
+use crate::topics::{
+    EmbeddingOptions, EmbeddingTopicScorer, NliOptions, NliTopicScorer, TopicCalibration, TopicScorer, TopicTaxonomy,
+};
 
 /// What to run.
 #[derive(Debug, Clone, Default)]
@@ -62,6 +64,9 @@ pub struct TopicsConfig {
     pub model_dir: PathBuf,
     /// Method and options.
     pub method: TopicMethod,
+    /// Calibration of the embedding method (see [`crate::topics::calibration`]), with a name
+    /// for messages (e.g. its path); refused with the NLI method.
+    pub calibration: Option<(TopicCalibration, String)>,
     /// Device.
     pub device: DeviceChoice,
 }
@@ -106,7 +111,7 @@ impl Annotator {
     /// Loads the configured models.
     pub fn new(config: AnnotatorConfig) -> Result<Self, ModelError> {
         if let Some(n) = config.threads {
-            tch::set_num_threads(n as i32);
+            crate::runtime::set_threads(n);
         }
         let mut provenance = json!({"tool": crate::TOOL, "params": {}});
         let ner = match &config.ner {
@@ -134,9 +139,25 @@ impl Annotator {
                             provenance["params"]["topic_threshold"] = json!(options.threshold);
                         }
                         let encoder = SentenceEncoder::load(&t.model_dir, t.device)?;
-                        TopicScorer::Embedding(EmbeddingTopicScorer::new(encoder, t.taxonomy, options)?)
+                        let mut scorer = EmbeddingTopicScorer::new(encoder, t.taxonomy, options)?;
+                        if let Some((calibration, origin)) = &t.calibration {
+                            let model_sha = provenance["topic_model"]["sha256"].as_str().unwrap_or_default().to_owned();
+                            scorer.calibrate_with(calibration, &model_sha, origin)?;
+                            provenance["params"]["topic_calibration"] = json!({
+                                "sha256": calibration.sha256(),
+                                "languages": scorer.calibrated_languages(),
+                                "texts": calibration.texts,
+                            });
+                        }
+                        TopicScorer::Embedding(scorer)
                     }
                     TopicMethod::Nli(options) => {
+                        if let Some((_, origin)) = &t.calibration {
+                            return Err(ModelError::Config {
+                                path: origin.into(),
+                                message: "topic calibrations apply to the embedding method only".into(),
+                            });
+                        }
                         provenance["params"]["topic_method"] = json!("nli");
                         provenance["params"]["topic_templates"] = json!(t.taxonomy.templates);
                         provenance["params"]["topic_multi_label"] = json!(options.multi_label);

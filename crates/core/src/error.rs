@@ -69,6 +69,9 @@ pub enum ModelError {
     /// rust-bert reported an error.
     #[error("rust-bert: {0}")]
     RustBert(#[from] rust_bert::RustBertError),
+    /// A topic calibration is unusable or does not belong to this taxonomy and encoder.
+    #[error(transparent)]
+    Calibration(#[from] crate::topics::calibration::CalibrationError),
     /// An external command (pip) failed.
     #[error("{command}: {message}")]
     Command {

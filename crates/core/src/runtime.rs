@@ -18,3 +18,8 @@ pub fn tune_allocator() {
         libc::mallopt(libc::M_TOP_PAD, 256 << 20);
     }
 }
+
+/// Sets the number of threads libtorch uses for one operation (intra-op parallelism).
+pub fn set_threads(n: usize) {
+    tch::set_num_threads(i32::try_from(n.max(1)).unwrap_or(i32::MAX));
+}

@@ -11,7 +11,7 @@ use postilla_annotator::input::{flag_duplicates, read_input, InputItem};
 use postilla_annotator::jsonl::JsonlWriter;
 use postilla_annotator::resume::{item_id, parse_shard, shard_of, ResumeState};
 use postilla_core::annotate::{Annotator, AnnotatorConfig, TopicMethod, TopicsConfig};
-use postilla_core::topics::{EmbeddingOptions, NliOptions, TopicTaxonomy};
+use postilla_core::topics::{EmbeddingOptions, NliOptions, TopicCalibration, TopicTaxonomy};
 use postilla_core::model::DeviceChoice;
 use postilla_core::ner::{Aggregation, NerOptions};
 
@@ -20,9 +20,9 @@ use crate::Outcome;
 /// The default NER model directory (built by `just setup` once the project ships one).
 const DEFAULT_NER: &str = "models/ner-it-de";
 /// The default encoder for the embedding topic method.
-const DEFAULT_TOPIC_MODEL: &str = "models/e5-small";
+pub const DEFAULT_TOPIC_MODEL: &str = "models/e5-small";
 /// The shipped news taxonomy (taxonomies/news.toml), used when --topics is not given.
-const NEWS_TAXONOMY: &str = include_str!("../../../../taxonomies/news.toml");
+pub const NEWS_TAXONOMY: &str = include_str!("../../../../taxonomies/news.toml");
 
 /// Arguments of `postilla annotate`.
 #[derive(Args, Debug)]
@@ -96,6 +96,10 @@ pub struct AnnotateArgs {
     /// Softmax (single-label) / sigmoid (multi-label) temperature over cosines.
     #[arg(long, default_value_t = 0.02)]
     topic_temperature: f64,
+    /// Embedding method: calibrate cosines with FILE, made by `postilla topics calibrate` on
+    /// unlabelled texts of the same domain for this taxonomy and encoder.
+    #[arg(long, value_name = "FILE")]
+    topic_calibration: Option<PathBuf>,
 }
 
 /// Runs `postilla annotate`.
@@ -153,7 +157,11 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
                 batch_size: args.batch_size,
             })
         };
-        Some(TopicsConfig { taxonomy, model_dir: args.topic_model.clone(), method, device: args.device })
+        let calibration = match &args.topic_calibration {
+            Some(path) => Some((TopicCalibration::read(path)?, path.display().to_string())),
+            None => None,
+        };
+        Some(TopicsConfig { taxonomy, model_dir: args.topic_model.clone(), method, device: args.device, calibration })
     };
     let config = AnnotatorConfig { ner: ner_dir.map(|d| (d, options)), topics, with_text: args.with_text, threads: args.threads };
     let annotator = Annotator::new(config).context("loading models")?;

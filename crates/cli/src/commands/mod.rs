@@ -6,3 +6,4 @@ pub mod export;
 pub mod import;
 pub mod merge;
 pub mod models;
+pub mod topics;

@@ -3,6 +3,9 @@
 //! its description embeddings in the document's language; a document (windowed and
 //! mean-pooled when long, see [`crate::embed`]) is compared with every prototype by cosine.
 //!
+//! With a [`TopicCalibration`] (computed on unlabelled in-domain text), each cosine first loses
+//! its topic's offset in the document's language (see [`super::calibration`]).
+//!
 //! Scores: single-label = softmax(cosine / temperature) over the topics (default temperature
 //! 0.02: e5 cosines between a text and short descriptions lie in a narrow band, roughly
 //! 0.75–0.90); multi-label = sigmoid((cosine − threshold) / temperature) per topic, a topic
@@ -10,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use super::calibration::{CalibrationError, TopicCalibration};
 use super::taxonomy::TopicTaxonomy;
 use crate::embed::{SentenceEncoder, E5_QUERY_PREFIX};
 use crate::error::ModelError;
@@ -39,6 +43,8 @@ pub struct EmbeddingTopicScorer {
     taxonomy: TopicTaxonomy,
     /// language -> one prototype per topic (taxonomy order)
     prototypes: BTreeMap<String, Vec<Vec<f32>>>,
+    /// language -> offset per topic (taxonomy order), for calibrated languages
+    offsets: BTreeMap<String, Vec<f64>>,
     options: EmbeddingOptions,
 }
 
@@ -75,7 +81,48 @@ impl EmbeddingTopicScorer {
             }
             prototypes.insert(lang.clone(), protos);
         }
-        Ok(EmbeddingTopicScorer { encoder, taxonomy, prototypes, options })
+        Ok(EmbeddingTopicScorer { encoder, taxonomy, prototypes, offsets: BTreeMap::new(), options })
+    }
+
+    /// Applies a calibration (checked against this taxonomy and `model_sha256`, the encoder's
+    /// weights; `origin` names it in errors) to every later score.
+    pub fn calibrate_with(
+        &mut self,
+        calibration: &TopicCalibration,
+        model_sha256: &str,
+        origin: &str,
+    ) -> Result<(), CalibrationError> {
+        calibration.check(&self.taxonomy, model_sha256, origin)?;
+        let ids: Vec<&str> = self.taxonomy.topics.iter().map(|t| t.id.as_str()).collect();
+        self.offsets = self
+            .taxonomy
+            .languages
+            .iter()
+            .filter_map(|lang| calibration.offsets(lang, &ids).map(|o| (lang.clone(), o)))
+            .collect();
+        Ok(())
+    }
+
+    /// Measures a calibration on unlabelled texts, each given with the taxonomy language chosen
+    /// for it; `model_sha256` identifies the encoder's weights. Feed texts in chunks and
+    /// collect the cosines with [`EmbeddingTopicScorer::cosines`] for corpora that do not fit
+    /// in memory.
+    pub fn calibration(
+        &self,
+        texts: &[&str],
+        languages: &[&str],
+        model_sha256: &str,
+    ) -> Result<TopicCalibration, ModelError> {
+        let mut by_language: BTreeMap<String, Vec<Vec<f64>>> = BTreeMap::new();
+        for (cos, lang) in self.cosines(texts, languages)?.into_iter().zip(languages) {
+            by_language.entry((*lang).to_owned()).or_default().push(cos);
+        }
+        Ok(TopicCalibration::from_cosines(&self.taxonomy, model_sha256, &by_language)?)
+    }
+
+    /// The taxonomy languages a calibration applies to.
+    pub fn calibrated_languages(&self) -> Vec<&str> {
+        self.offsets.keys().map(String::as_str).collect()
     }
 
     /// The taxonomy.
@@ -88,7 +135,8 @@ impl EmbeddingTopicScorer {
         &self.options
     }
 
-    /// Cosine of each text with each topic prototype of the language chosen for it.
+    /// Raw cosine of each text with each topic prototype of the language chosen for it
+    /// (calibration not applied: this is what calibration measures).
     pub fn cosines(&self, texts: &[&str], languages: &[&str]) -> Result<Vec<Vec<f64>>, ModelError> {
         let docs = self.encoder.embed(texts, E5_QUERY_PREFIX, self.options.batch_size)?;
         Ok(docs
@@ -105,10 +153,16 @@ impl EmbeddingTopicScorer {
     /// mode only the assigned topics.
     pub fn score(&self, texts: &[&str], languages: &[&str]) -> Result<Vec<Vec<(String, f64)>>, ModelError> {
         let t = self.options.temperature;
-        Ok(self
-            .cosines(texts, languages)?
+        let cosines = self.cosines(texts, languages)?;
+        Ok(cosines
             .into_iter()
-            .map(|cos| {
+            .zip(languages)
+            .map(|(mut cos, lang)| {
+                if let Some(offsets) = self.offsets.get(*lang) {
+                    for (c, o) in cos.iter_mut().zip(offsets) {
+                        *c -= o;
+                    }
+                }
                 let mut scored: Vec<(String, f64)> = if self.options.multi_label {
                     self.taxonomy
                         .topics
