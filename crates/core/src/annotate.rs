@@ -27,7 +27,7 @@ use crate::model::manifest::{hash_file, MANIFEST_FILE};
 use crate::model::verify_model_dir;
 use crate::model::weights_file;
 use crate::embed::SentenceEncoder;
-use crate::model::DeviceChoice;
+use crate::model::{DeviceChoice, Engine};
 use crate::ner::{NerOptions, NerPipeline};
 use crate::topics::{
     EmbeddingOptions, EmbeddingTopicScorer, NliOptions, NliTopicScorer, TopicCalibration, TopicScorer, TopicTaxonomy,
@@ -69,6 +69,8 @@ pub struct TopicsConfig {
     pub calibration: Option<(TopicCalibration, String)>,
     /// Device.
     pub device: DeviceChoice,
+    /// Forward pass of the embedding method's encoder.
+    pub engine: Engine,
 }
 
 /// Loaded models, ready to annotate. For CPU speed, call
@@ -138,7 +140,7 @@ impl Annotator {
                         if options.multi_label {
                             provenance["params"]["topic_threshold"] = json!(options.threshold);
                         }
-                        let encoder = SentenceEncoder::load(&t.model_dir, t.device)?;
+                        let encoder = SentenceEncoder::load_with(&t.model_dir, t.device, t.engine)?;
                         let mut scorer = EmbeddingTopicScorer::new(encoder, t.taxonomy, options)?;
                         if let Some((calibration, origin)) = &t.calibration {
                             let model_sha = provenance["topic_model"]["sha256"].as_str().unwrap_or_default().to_owned();

@@ -15,6 +15,9 @@ use tch::{nn, Device, Kind};
 
 use crate::error::ModelError;
 use crate::model::batch::PaddedBatch;
+use crate::model::arch::Architecture;
+use crate::model::encoder::{EncoderShape, Engine, FusedEncoder, Positions};
+use crate::model::weights::load_weights;
 use crate::model::{read_config, weights_file, DeviceChoice};
 use crate::text::TextTokenizer;
 
@@ -24,6 +27,7 @@ pub const E5_QUERY_PREFIX: &str = "query: ";
 /// A loaded sentence encoder.
 pub struct SentenceEncoder {
     model: BertModel<rust_bert::bert::BertEmbeddings>,
+    fused: Option<FusedEncoder>,
     _vs: nn::VarStore,
     tokenizer: TextTokenizer,
     device: Device,
@@ -43,8 +47,13 @@ impl std::fmt::Debug for SentenceEncoder {
 
 impl SentenceEncoder {
     /// Loads a BERT-architecture encoder directory (config.json, model.safetensors,
-    /// tokenizer.json), e.g. `models/e5-small`.
+    /// tokenizer.json), e.g. `models/e5-small`, with the default [`Engine`].
     pub fn load(dir: &Path, device: DeviceChoice) -> Result<Self, ModelError> {
+        Self::load_with(dir, device, Engine::default())
+    }
+
+    /// Like [`SentenceEncoder::load`], choosing the forward pass.
+    pub fn load_with(dir: &Path, device: DeviceChoice, engine: Engine) -> Result<Self, ModelError> {
         let device = device.to_tch().map_err(|m| ModelError::Config { path: dir.into(), message: m })?;
         let config_value = read_config(dir)?;
         let model_type = config_value.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
@@ -62,7 +71,15 @@ impl SentenceEncoder {
         let tokenizer = TextTokenizer::from_dir(dir)?;
         let mut vs = nn::VarStore::new(device);
         let model = BertModel::new_with_optional_pooler(vs.root(), &config, false);
-        vs.load(&weights)?;
+        load_weights(&mut vs, &weights, Architecture::Bert)?;
+        if device == Device::Cpu {
+            vs.float();
+        }
+        let fused = match engine {
+            Engine::Fused => EncoderShape::from_config(&config_value, Positions::Absolute)
+                .and_then(|shape| FusedEncoder::from_variables(&vs.variables(), "", shape)),
+            Engine::RustBert => None,
+        };
         let specials = tokenizer.ids("", true)?;
         let (bos, eos) = match specials.as_slice() {
             [b, e] => (*b, *e),
@@ -75,6 +92,7 @@ impl SentenceEncoder {
         let pad = config_value.get("pad_token_id").and_then(|v| v.as_i64()).unwrap_or(0);
         Ok(SentenceEncoder {
             model,
+            fused,
             _vs: vs,
             tokenizer,
             device,
@@ -152,9 +170,12 @@ impl SentenceEncoder {
             .collect();
         let _guard = tch::no_grad_guard();
         let PaddedBatch { ids, mask, .. } = PaddedBatch::new(&rows, self.pad, self.device);
-        let out = self.model.forward_t(Some(&ids), Some(&mask), None, None, None, None, None, false)?;
+        let hidden = match &self.fused {
+            Some(encoder) => encoder.forward(&ids, &mask)?,
+            None => self.model.forward_t(Some(&ids), Some(&mask), None, None, None, None, None, false)?.hidden_state,
+        };
         let m = mask.unsqueeze(-1).to_kind(Kind::Float);
-        let pooled = (out.hidden_state * &m).sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+        let pooled = (hidden * &m).sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
             / m.sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
         let pooled = pooled.to(Device::Cpu).contiguous();
         let flat: Vec<f32> = Vec::<f32>::try_from(pooled.view([-1]))?;

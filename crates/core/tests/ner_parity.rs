@@ -58,6 +58,11 @@ fn check_offsets(text: &str, entities: &[NerEntity]) {
 }
 
 fn compare(model: &str, aggregation: &str, max_length: usize, stride: usize, batch_size: usize) {
+    compare_within(model, aggregation, max_length, stride, batch_size, 1e-4);
+}
+
+/// Spans identical, scores within `tolerance`.
+fn compare_within(model: &str, aggregation: &str, max_length: usize, stride: usize, batch_size: usize, tolerance: f64) {
     let dir = common::tiny_models().join(model);
     let texts = texts();
     let expected = reference(&dir, &texts, aggregation, max_length, stride);
@@ -79,7 +84,7 @@ fn compare(model: &str, aggregation: &str, max_length: usize, stride: usize, bat
             );
         }
         for (a, b) in ours.iter().zip(theirs) {
-            assert!((a.score - b.score).abs() < 1e-4, "{model} {aggregation}: text {i} score {} vs {}", a.score, b.score);
+            assert!((a.score - b.score).abs() < tolerance, "{model} {aggregation}: text {i} score {} vs {}", a.score, b.score);
         }
         n_entities += ours.len();
     }
@@ -126,11 +131,14 @@ fn distilbert_matches_hugging_face() {
 
 /// (`max` is left out here: it picks the token with the single highest probability, and this
 /// random model has near-ties that float rounding in a different attention implementation can
-/// flip; `first` and `average` compare every word.)
+/// flip; `first` and `average` compare every word.) Scores within 5e-4: rust-bert's
+/// DeBERTa-v2 attention orders its float operations differently from Hugging Face's, and on
+/// this random model some scores differ by ~1e-4, a little more or less depending on how
+/// libtorch splits work between threads when tests run in parallel; the spans are identical.
 #[test]
 fn deberta_v2_matches_hugging_face() {
-    compare("tiny-deberta", "first", 128, 32, 4);
-    compare("tiny-deberta", "average", 64, 16, 9);
+    compare_within("tiny-deberta", "first", 128, 32, 4, 5e-4);
+    compare_within("tiny-deberta", "average", 64, 16, 9, 5e-4);
 }
 
 fn predict_with(model: &str, texts: &[&str], batch_size: usize) -> Vec<Vec<NerEntity>> {

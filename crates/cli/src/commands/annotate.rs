@@ -12,7 +12,7 @@ use postilla_annotator::jsonl::JsonlWriter;
 use postilla_annotator::resume::{item_id, parse_shard, shard_of, ResumeState};
 use postilla_core::annotate::{Annotator, AnnotatorConfig, TopicMethod, TopicsConfig};
 use postilla_core::topics::{EmbeddingOptions, NliOptions, TopicCalibration, TopicTaxonomy};
-use postilla_core::model::DeviceChoice;
+use postilla_core::model::{DeviceChoice, Engine};
 use postilla_core::ner::{Aggregation, NerOptions};
 
 use crate::Outcome;
@@ -44,6 +44,11 @@ pub struct AnnotateArgs {
     /// Model windows per forward pass.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
+    /// Documents annotated (and written, and under --resume fsynced) together; their windows
+    /// are sorted by length before batching. Larger chunks pad less; smaller ones lose less
+    /// work to a kill. Default: 16 x --batch-size, at least 64.
+    #[arg(long, value_name = "N")]
+    chunk_docs: Option<usize>,
     /// cpu or cuda.
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
@@ -59,6 +64,11 @@ pub struct AnnotateArgs {
     /// libtorch threads (default: libtorch's choice).
     #[arg(long)]
     threads: Option<usize>,
+    /// Forward pass of BERT and XLM-R models: fused (Postilla's, with libtorch's fused
+    /// attention and GELU kernels) or rust-bert (the reference implementation, slower). Both
+    /// give the same output to ~1e-6.
+    #[arg(long, default_value = "fused", value_parser = ["fused", "rust-bert"])]
+    engine: String,
     /// Copy each document's text into its record.
     #[arg(long)]
     with_text: bool,
@@ -114,7 +124,9 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
             None
         }
     };
+    let engine: Engine = args.engine.parse().map_err(anyhow::Error::msg)?;
     let options = NerOptions {
+        engine,
         max_length: args.max_length,
         stride: args.stride,
         batch_size: args.batch_size,
@@ -161,7 +173,14 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
             Some(path) => Some((TopicCalibration::read(path)?, path.display().to_string())),
             None => None,
         };
-        Some(TopicsConfig { taxonomy, model_dir: args.topic_model.clone(), method, device: args.device, calibration })
+        Some(TopicsConfig {
+            taxonomy,
+            model_dir: args.topic_model.clone(),
+            method,
+            device: args.device,
+            engine,
+            calibration,
+        })
     };
     let config = AnnotatorConfig { ner: ner_dir.map(|d| (d, options)), topics, with_text: args.with_text, threads: args.threads };
     let annotator = Annotator::new(config).context("loading models")?;
@@ -204,7 +223,10 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
     let progress = progress_bar(total);
     let started = Instant::now();
     let (mut docs, mut entities, mut errors) = (0u64, 0u64, 0u64);
-    for batch in annotator.records(items, (args.batch_size * 4).max(32)) {
+    // windows are sorted by length within a chunk of documents: larger chunks pad less (3.4 %
+    // of the tokens at 64 documents, 1 % at 256 on the bench corpus) but lose more work to a kill
+    let chunk_docs = args.chunk_docs.unwrap_or((args.batch_size * 16).max(64)).max(1);
+    for batch in annotator.records(items, chunk_docs) {
         for record in &batch {
             docs += 1;
             entities += record.entities.len() as u64;

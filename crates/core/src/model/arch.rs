@@ -1,11 +1,9 @@
-//! Architectures Postilla runs (`model_type` in config.json) and loading Hugging Face weights
-//! into rust-bert's var stores.
+//! Architectures Postilla runs (`model_type` in config.json) and their configurations
+//! (weights are loaded by [`crate::model::weights`]).
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
-use tch::{nn, Tensor};
 
 use crate::error::ModelError;
 use crate::model::read_config;
@@ -89,30 +87,4 @@ impl Architecture {
             _ => max_position_embeddings,
         }
     }
-}
-
-/// Copies the file's tensors into the var store (names as Hugging Face writes them); a missing
-/// tensor or a shape mismatch is an error naming the tensor.
-pub fn load_weights(vs: &mut nn::VarStore, path: &Path, architecture: Architecture) -> Result<(), ModelError> {
-    let named: HashMap<String, Tensor> = match path.extension().and_then(|e| e.to_str()) {
-        Some("safetensors") => Tensor::read_safetensors(path)?.into_iter().collect(),
-        _ => Tensor::load_multi(path)?.into_iter().collect(),
-    };
-    let mut variables = vs.variables();
-    let _guard = tch::no_grad_guard();
-    for (name, var) in variables.iter_mut() {
-        let source = named.get(name).ok_or_else(|| ModelError::Config {
-            path: path.into(),
-            message: format!("weights file has no tensor {name:?} (is this a {architecture:?} model of this kind?)"),
-        })?;
-        if source.size() != var.size() {
-            return Err(ModelError::Config {
-                path: path.into(),
-                message: format!("tensor {name:?} has shape {:?}, the model expects {:?}", source.size(), var.size()),
-            });
-        }
-        var.set_data(&var.to_kind(source.kind()));
-        var.f_copy_(source)?;
-    }
-    Ok(())
 }

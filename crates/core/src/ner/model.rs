@@ -13,7 +13,9 @@ use tch::{nn, Device, Tensor};
 
 
 use crate::error::ModelError;
-use crate::model::arch::{load_weights, parse_config, Architecture, ClassifierConfig};
+use crate::model::encoder::{EncoderShape, Engine, FusedEncoder, Positions};
+use crate::model::arch::{parse_config, Architecture, ClassifierConfig};
+use crate::model::weights::load_weights;
 use crate::model::weights_file;
 
 enum Network {
@@ -26,6 +28,8 @@ enum Network {
 /// A loaded token classifier.
 pub struct TokenClassifier {
     network: Network,
+    /// The fused forward (BERT, XLM-R) with the classifier's weight and bias, when in use.
+    fused: Option<(FusedEncoder, Tensor, Tensor)>,
     vs: nn::VarStore,
     /// Architecture.
     pub architecture: Architecture,
@@ -38,8 +42,9 @@ pub struct TokenClassifier {
 }
 
 impl TokenClassifier {
-    /// Loads a model directory onto `device`.
-    pub fn load(dir: &Path, device: Device) -> Result<Self, ModelError> {
+    /// Loads a model directory onto `device`; `engine` chooses the forward pass of BERT and
+    /// XLM-R models (see [`crate::model::encoder`]).
+    pub fn load(dir: &Path, device: Device, engine: Engine) -> Result<Self, ModelError> {
         let ClassifierConfig { config, architecture, id2label } = ClassifierConfig::read(dir)?;
         let weights = weights_file(dir)?;
         let mut vs = nn::VarStore::new(device);
@@ -67,11 +72,26 @@ impl TokenClassifier {
             .and_then(|v| v.as_u64())
             .unwrap_or(512) as usize;
         let pad_token_id = config.get("pad_token_id").and_then(|v| v.as_i64()).unwrap_or(0);
-        Ok(TokenClassifier { network, vs, architecture, id2label, max_position_embeddings, pad_token_id })
+        let fused = match (engine, architecture) {
+            (Engine::Fused, Architecture::Bert) => fused_encoder(&vs, &config, "bert", Positions::Absolute),
+            (Engine::Fused, Architecture::XlmRoberta) => {
+                fused_encoder(&vs, &config, "roberta", Positions::AfterPadding(pad_token_id))
+            }
+            _ => None,
+        };
+        Ok(TokenClassifier { network, fused, vs, architecture, id2label, max_position_embeddings, pad_token_id })
+    }
+
+    /// Whether the fused forward is in use.
+    pub fn is_fused(&self) -> bool {
+        self.fused.is_some()
     }
 
     /// Logits `[batch, length, classes]` for a padded batch.
     pub fn logits(&self, input_ids: &Tensor, mask: &Tensor) -> Result<Tensor, ModelError> {
+        if let Some((encoder, weight, bias)) = &self.fused {
+            return Ok(encoder.forward(input_ids, mask)?.linear(weight, Some(bias)));
+        }
         Ok(match &self.network {
             Network::Bert(m) => m.forward_t(Some(input_ids), Some(mask), None, None, None, false).logits,
             Network::Roberta(m) => m.forward_t(Some(input_ids), Some(mask), None, None, None, false).logits,
@@ -86,3 +106,16 @@ impl TokenClassifier {
     }
 }
 
+
+/// The fused encoder over a classifier's var store (encoder under `prefix`, head `classifier`).
+fn fused_encoder(
+    vs: &nn::VarStore,
+    config: &serde_json::Value,
+    prefix: &str,
+    positions: Positions,
+) -> Option<(FusedEncoder, Tensor, Tensor)> {
+    let variables = vs.variables();
+    let shape = EncoderShape::from_config(config, positions)?;
+    let encoder = FusedEncoder::from_variables(&variables, prefix, shape)?;
+    Some((encoder, variables.get("classifier.weight")?.shallow_clone(), variables.get("classifier.bias")?.shallow_clone()))
+}

@@ -24,7 +24,8 @@ use tokenizers::{EncodeInput, TruncationDirection, TruncationParams, TruncationS
 
 use super::taxonomy::TopicTaxonomy;
 use crate::error::ModelError;
-use crate::model::arch::{load_weights, parse_config, Architecture, ClassifierConfig};
+use crate::model::arch::{parse_config, Architecture, ClassifierConfig};
+use crate::model::weights::load_weights;
 use crate::model::batch::{pad_rows, PaddedBatch};
 use crate::model::{weights_file, DeviceChoice};
 

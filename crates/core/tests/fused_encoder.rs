@@ -1,0 +1,75 @@
+//! The fused forward (crate::model::encoder) computes the same function as rust-bert's
+//! modules: logits of tiny BERT and XLM-R token classifiers and e5-small sentence embeddings
+//! agree with `--engine rust-bert` on padded batches, seeds and adversarial texts included.
+
+mod common;
+
+use postilla_core::embed::{SentenceEncoder, E5_QUERY_PREFIX};
+use postilla_core::model::{DeviceChoice, Engine};
+use postilla_core::ner::model::TokenClassifier;
+use postilla_core::text::TextTokenizer;
+use tch::{Device, Tensor};
+
+/// Token rows of `texts` (the last one a copy of the first with a literal `<pad>` inside, for
+/// XLM-R's position ids), padded.
+fn batch(dir: &std::path::Path, pad: i64) -> (Tensor, Tensor) {
+    let tokenizer = TextTokenizer::from_dir(dir).expect("tokenizer");
+    let mut texts: Vec<String> = common::adversarial_texts();
+    texts.extend(common::seeds().iter().map(|s| s.chars().take(300).collect::<String>()));
+    texts.push(format!("{} <pad> {}", texts[0], texts[1]));
+    let rows: Vec<Vec<i64>> = texts
+        .iter()
+        .map(|t| tokenizer.ids(t, true).expect("ids").into_iter().take(120).map(i64::from).collect())
+        .collect();
+    let batch = postilla_core::model::batch::PaddedBatch::new(&rows, pad, Device::Cpu);
+    (batch.ids, batch.mask)
+}
+
+fn max_diff_on_tokens(a: &Tensor, b: &Tensor, mask: &Tensor) -> f64 {
+    let valid = mask.eq(1).unsqueeze(-1);
+    (a - b).abs().masked_select(&valid).max().double_value(&[])
+}
+
+fn classifier_agrees(name: &str) {
+    let dir = common::tiny_models().join(name);
+    let fused = TokenClassifier::load(&dir, Device::Cpu, Engine::Fused).expect("load fused");
+    let reference = TokenClassifier::load(&dir, Device::Cpu, Engine::RustBert).expect("load rust-bert");
+    assert!(fused.is_fused(), "{name}: the fused forward applies");
+    assert!(!reference.is_fused());
+    let (ids, mask) = batch(&dir, fused.pad_token_id);
+    assert_eq!(mask.min().int64_value(&[]), 0, "the batch has padding");
+    let _guard = tch::no_grad_guard();
+    let a = fused.logits(&ids, &mask).expect("fused logits");
+    let b = reference.logits(&ids, &mask).expect("rust-bert logits");
+    let diff = max_diff_on_tokens(&a, &b, &mask);
+    let scale = b.abs().max().double_value(&[]);
+    assert!(diff < 1e-5 * scale.max(1.0), "{name}: logits differ by {diff} (scale {scale})");
+}
+
+#[test]
+fn bert_logits_equal_rust_berts() {
+    classifier_agrees("tiny-bert");
+}
+
+#[test]
+fn xlmr_logits_equal_rust_berts_with_a_literal_pad_token() {
+    classifier_agrees("tiny-xlmr");
+}
+
+#[test]
+fn e5_embeddings_equal_rust_berts() {
+    let dir = common::e5_dir();
+    let fused = SentenceEncoder::load_with(&dir, DeviceChoice::Cpu, Engine::Fused).expect("fused");
+    let reference = SentenceEncoder::load_with(&dir, DeviceChoice::Cpu, Engine::RustBert).expect("rust-bert");
+    let mut texts = common::adversarial_texts();
+    texts.extend(common::seeds());
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let a = fused.embed(&texts, E5_QUERY_PREFIX, 4).expect("fused embed");
+    let b = reference.embed(&texts, E5_QUERY_PREFIX, 4).expect("reference embed");
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        let cos = postilla_core::embed::cosine(x, y);
+        assert!(cos > 0.999_999, "text {i}: cosine {cos}");
+        let diff = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+        assert!(diff < 1e-5, "text {i}: max difference {diff}");
+    }
+}
