@@ -10,6 +10,15 @@ Hugging Face token-classification pipeline on them.
   hf MODEL CORPUS BATCH MAX_LEN STRIDE THREADS
                          pipeline("token-classification", aggregation_strategy="first") over
                          the corpus; prints JSON: seconds, documents/s, tokens/s, peak RSS.
+  embed MODEL CORPUS TAXONOMY BATCH THREADS
+                         the embedding topic method as a sentence-transformers-style loop:
+                         "query: " prefix, the same windows of max_position_embeddings - 2
+                         content tokens as Postilla, batches sorted by length, mean pooling,
+                         L2 norm, cosine with each topic's mean description embedding; prints
+                         JSON with the top topic of every document.
+  zeroshot MODEL CORPUS TAXONOMY BATCH THREADS
+                         pipeline("zero-shot-classification") with the taxonomy's labels and
+                         template in each document's language (from its "lang" field).
 """
 import json
 import os
@@ -37,21 +46,24 @@ def corpus(out):
     docs = []
     for f in sorted(os.listdir(os.path.join(ROOT, "seeds"))):
         if f.endswith(".txt"):
-            docs.append({"id": "seed-" + f[:-4], "text": open(os.path.join(ROOT, "seeds", f), encoding="utf-8").read()})
+            text = open(os.path.join(ROOT, "seeds", f), encoding="utf-8").read()
+            words = text.lower().split()
+            german = sum(words.count(w) for w in ("der", "die", "und")) > sum(words.count(w) for w in ("il", "che", "di"))
+            docs.append({"id": "seed-" + f[:-4], "text": text, "lang": "de" if german else "it"})
     # CoNLL-2003 German dev: one document per -DOCSTART- block
     cur, sent, n = [], [], 0
     for line in open(os.path.join(data, "ner/de/conll2003/dev.tsv"), encoding="utf-8"):
         line = line.strip()
         if line.startswith("-DOCSTART-"):
             if cur:
-                docs.append({"id": f"conll-de-{n:04}", "text": "\n".join(cur)}); n += 1; cur = []
+                docs.append({"id": f"conll-de-{n:04}", "text": "\n".join(cur), "lang": "de"}); n += 1; cur = []
         elif not line:
             if sent:
                 cur.append(" ".join(sent)); sent = []
         else:
             sent.append(line.split()[0])
     if cur:
-        docs.append({"id": f"conll-de-{n:04}", "text": "\n".join(cur)})
+        docs.append({"id": f"conll-de-{n:04}", "text": "\n".join(cur), "lang": "de"})
     docs = docs[:170]
     # KIND WN dev: 20 sentences per document
     sents, sent = [], []
@@ -65,7 +77,7 @@ def corpus(out):
     for i in range(0, len(sents), 20):
         if len(docs) >= 300:
             break
-        docs.append({"id": f"kind-{i // 20:04}", "text": " ".join(sents[i:i + 20])})
+        docs.append({"id": f"kind-{i // 20:04}", "text": " ".join(sents[i:i + 20]), "lang": "it"})
     with open(out, "w", encoding="utf-8") as f:
         for d in docs:
             f.write(json.dumps(d, ensure_ascii=False) + "\n")
@@ -91,6 +103,100 @@ def hf(model_dir, corpus_path, batch, max_len, stride, threads):
                       "peak_rss_mb": rss_mb}))
 
 
+def _taxonomy(path):
+    import tomllib
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+def _lang_of(doc):
+    return doc["lang"]
+
+
+def embed(model_dir, corpus_path, taxonomy_path, batch, threads):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    torch.set_num_threads(threads)
+    docs = [json.loads(l) for l in open(corpus_path, encoding="utf-8")]
+    tax = _taxonomy(taxonomy_path)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModel.from_pretrained(model_dir, add_pooling_layer=False).eval()
+    window = model.config.max_position_embeddings - 2
+
+    def encode(texts):
+        # (text index, content ids of one window), as Postilla windows long texts
+        windows = []
+        for i, t in enumerate(texts):
+            ids = tok("query: " + t, add_special_tokens=False)["input_ids"]
+            windows += [(i, ids[s:s + window]) for s in range(0, max(len(ids), 1), window)]
+        order = sorted(range(len(windows)), key=lambda w: -len(windows[w][1]))
+        sums = torch.zeros(len(texts), model.config.hidden_size, dtype=torch.float64)
+        weights = torch.zeros(len(texts), dtype=torch.float64)
+        for b in range(0, len(order), batch):
+            rows = [[tok.cls_token_id] + windows[w][1] + [tok.sep_token_id] for w in order[b:b + batch]]
+            n = max(len(r) for r in rows)
+            ids = torch.tensor([r + [tok.pad_token_id] * (n - len(r)) for r in rows])
+            mask = torch.tensor([[1] * len(r) + [0] * (n - len(r)) for r in rows])
+            with torch.inference_mode():
+                h = model(input_ids=ids, attention_mask=mask).last_hidden_state
+            m = mask.unsqueeze(-1).float()
+            pooled = (h * m).sum(1) / m.sum(1)
+            for row, w in zip(pooled, order[b:b + batch]):
+                i, content = windows[w]
+                sums[i] += len(content) * row.double()
+                weights[i] += len(content)
+        return torch.nn.functional.normalize((sums / weights.unsqueeze(1)).float(), dim=-1)
+
+    protos = {}
+    for lang in tax["languages"]:
+        rows = []
+        for t in tax["topics"]:
+            d = t[lang]["description"]
+            rows.append(torch.nn.functional.normalize(encode([d] if isinstance(d, str) else d).mean(0), dim=0))
+        protos[lang] = torch.stack(rows)
+    ids = [t["id"] for t in tax["topics"]]
+    n_tokens = sum(len(tok(d["text"], add_special_tokens=False)["input_ids"]) for d in docs)
+    start = time.perf_counter()
+    vecs = encode([d["text"] for d in docs])
+    top = [ids[int((protos[_lang_of(d)] @ v).argmax())] for d, v in zip(docs, vecs)]
+    seconds = time.perf_counter() - start
+    _report(seconds, len(docs), n_tokens, {"top": top})
+
+
+def zeroshot(model_dir, corpus_path, taxonomy_path, batch, threads):
+    import torch
+    from transformers import AutoConfig, AutoTokenizer, pipeline
+    torch.set_num_threads(threads)
+    docs = [json.loads(l) for l in open(corpus_path, encoding="utf-8")]
+    tax = _taxonomy(taxonomy_path)
+    # truncate the premise at the model's length (the tiny model's tokenizer does not store it)
+    length = AutoConfig.from_pretrained(model_dir).max_position_embeddings
+    tok = AutoTokenizer.from_pretrained(model_dir, model_max_length=length)
+    pipe = pipeline("zero-shot-classification", model=model_dir, tokenizer=tok, device="cpu")
+    label_to_id = {t[lang]["label"]: t["id"] for t in tax["topics"] for lang in tax["languages"]}
+    n_tokens = sum(len(pipe.tokenizer(d["text"], add_special_tokens=False)["input_ids"]) for d in docs)
+    top = [None] * len(docs)
+    start = time.perf_counter()
+    for lang in tax["languages"]:
+        idx = [i for i, d in enumerate(docs) if _lang_of(d) == lang]
+        if not idx:
+            continue
+        labels = [t[lang]["label"] for t in tax["topics"]]
+        with torch.inference_mode():
+            out = pipe([docs[i]["text"] for i in idx], candidate_labels=labels,
+                       hypothesis_template=tax["templates"][lang], batch_size=batch)
+        for i, r in zip(idx, out):
+            top[i] = label_to_id[r["labels"][0]]
+    seconds = time.perf_counter() - start
+    _report(seconds, len(docs), n_tokens, {"top": top})
+
+
+def _report(seconds, n_docs, n_tokens, extra):
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "documents": n_docs, "docs_per_s": n_docs / seconds, "tokens": n_tokens,
+                      "tokens_per_s": n_tokens / seconds, "peak_rss_mb": rss_mb, **extra}))
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "model":
@@ -99,5 +205,9 @@ if __name__ == "__main__":
         corpus(sys.argv[2])
     elif cmd == "hf":
         hf(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]))
+    elif cmd == "embed":
+        embed(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+    elif cmd == "zeroshot":
+        zeroshot(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
     else:
         sys.exit(__doc__)

@@ -1,62 +1,151 @@
 #!/usr/bin/env python3
-"""`just bench`: Postilla and the Hugging Face pipeline on the same 300 documents, same model
-directory, max length, stride, batch size and thread count; writes bench/results.json.
-Peak RSS is each process's maximum resident set (getrusage), model loading included."""
+"""`just bench`: Postilla side by side with the Python reference implementations, on the same
+documents, model directories, batch size and thread count; writes bench/results.json.
+
+Tasks:
+  ner               300 news documents (bench/hf_bench.py corpus), e5-small encoder + random
+                    9-label head; Postilla vs pipeline("token-classification",
+                    aggregation_strategy="first"), max length 256, stride 64.
+  topics_embedding  the same 300 documents, news taxonomy; Postilla's embedding method vs a
+                    sentence-transformers-style loop over the same model and windows.
+  topics_nli        SIB-200 Italian + German train sentences (1,402), news taxonomy; Postilla's NLI
+                    method vs pipeline("zero-shot-classification"), tiny random NLI model
+                    (tests/support/hf_nli_reference.py): this measures the pipelines' overhead.
+
+Timings exclude model loading on both sides (Postilla's own summary line, the Python side's
+timer starts after its pipeline is built). Peak RSS is each process's maximum resident set
+(getrusage), model loading included. `top_topic_agreement` checks that both sides computed the
+same thing.
+"""
+import csv
 import json
 import os
 import platform
 import re
 import resource
 import subprocess
-import sys
-import time
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 PY = os.path.join(ROOT, ".local", "venv", "bin", "python")
+POSTILLA = os.path.join(ROOT, "target", "release", "postilla")
+HELPER = os.path.join(ROOT, "bench", "hf_bench.py")
+NEWS = os.path.join(ROOT, "taxonomies", "news.toml")
 BATCH, MAX_LEN, STRIDE, THREADS = 16, 256, 64, 2
+
+
+def postilla(args, out):
+    """Runs `postilla annotate`; returns its timing, peak RSS and records."""
+    cmd = [POSTILLA, "annotate", *args, "--batch-size", str(BATCH), "--threads", str(THREADS), "-o", out]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    _, stderr = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{stderr}")
+    m = re.search(r"(\d+) documents, (\d+) entities, (\d+) errors in ([\d.]+) s", stderr)
+    docs, seconds = int(m.group(1)), float(m.group(4))
+    records = [json.loads(l) for l in open(out, encoding="utf-8")]
+    return {"seconds": seconds, "documents": docs, "docs_per_s": docs / seconds,
+            "entities": int(m.group(2)),
+            # the maximum over this interpreter's children: measure() runs each side in a fresh one
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}, records
+
+
+def python(*args):
+    out = subprocess.run([PY, HELPER, *map(str, args)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"hf_bench.py {args[0]} failed:\n{out.stderr}")
+    return json.loads(out.stdout)
+
+
+def measure(task):
+    """Runs one side of one task in its own Python process so that peak RSS is its own."""
+    out = subprocess.run([PY, __file__, "--one", json.dumps(task)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr)
+    return json.loads(out.stdout)
+
+
+def one(task):
+    kind = task["kind"]
+    if kind == "postilla":
+        result, records = postilla(task["args"], task["out"])
+        result["top"] = [r["topics"][0]["label"] if r.get("topics") else None for r in records]
+        return result
+    return python(kind, *task["args"])
+
+
+def sib_corpus(path):
+    data = os.path.join(ROOT, "..", "shared", "data", "topics", "sib200")
+    with open(path, "w", encoding="utf-8") as f:
+        for lang, code in (("ita_Latn", "it"), ("deu_Latn", "de")):
+            for row in csv.DictReader(open(os.path.join(data, lang, "train.tsv"), encoding="utf-8"), delimiter="\t"):
+                f.write(json.dumps({"id": f"{code}-{row['index_id']}", "text": row["text"], "lang": code},
+                                   ensure_ascii=False) + "\n")
+
+
+def side_by_side(name, ours, theirs, tokens=None):
+    result = {"postilla": ours, "python": theirs,
+              "ratio_docs_per_s": ours["docs_per_s"] / theirs["docs_per_s"],
+              "ratio_peak_rss": ours["peak_rss_mb"] / theirs["peak_rss_mb"]}
+    if tokens:
+        ours["tokens_per_s"] = tokens / ours["seconds"]
+    a, b = ours.pop("top", None), theirs.pop("top", None)
+    if a and b and any(a):
+        result["top_topic_agreement"] = sum(x == y for x, y in zip(a, b)) / len(a)
+    print(f"{name}: Postilla {ours['docs_per_s']:.2f} docs/s, {ours['peak_rss_mb']:.0f} MB; "
+          f"Python {theirs['docs_per_s']:.2f} docs/s, {theirs['peak_rss_mb']:.0f} MB; "
+          f"ratio {result['ratio_docs_per_s']:.2f}x speed, {result['ratio_peak_rss']:.2f}x memory")
+    return result
 
 
 def main():
     work = os.path.join(ROOT, ".local", "bench")
     os.makedirs(work, exist_ok=True)
     model = os.path.join(work, "e5-ner-random")
+    nli = os.path.join(work, "nli")
     corpus = os.path.join(work, "corpus.jsonl")
-    helper = os.path.join(ROOT, "bench", "hf_bench.py")
+    sib = os.path.join(work, "sib200-train.jsonl")
     if not os.path.exists(os.path.join(model, "model.safetensors")):
-        subprocess.run([PY, helper, "model", model], check=True)
-    subprocess.run([PY, helper, "corpus", corpus], check=True)
+        subprocess.run([PY, HELPER, "model", model], check=True)
+    if not os.path.exists(os.path.join(nli, "entail-last", "model.safetensors")):
+        subprocess.run([PY, os.path.join(ROOT, "tests", "support", "hf_nli_reference.py"), "make-models", nli], check=True)
+    subprocess.run([PY, HELPER, "corpus", corpus], check=True)
+    sib_corpus(sib)
+    e5 = os.path.join(ROOT, "models", "e5-small")
+    nli_model = os.path.join(nli, "entail-last")
 
-    out = os.path.join(work, "postilla.jsonl")
-    cmd = [os.path.join(ROOT, "target", "release", "postilla"), "annotate", corpus, "--no-topics", "--ner", model,
-           "--batch-size", str(BATCH), "--max-length", str(MAX_LEN), "--stride", str(STRIDE),
-           "--threads", str(THREADS), "-o", out]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    wall = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    m = re.search(r"(\d+) documents, (\d+) entities, (\d+) errors in ([\d.]+) s", proc.stderr)
-    docs, entities, seconds = int(m.group(1)), int(m.group(2)), float(m.group(4))
-    hf = json.loads(subprocess.run([PY, helper, "hf", model, corpus, str(BATCH), str(MAX_LEN), str(STRIDE), str(THREADS)],
-                                   capture_output=True, text=True, check=True).stdout)
-    tokens = hf["tokens"]
-    postilla = {"seconds": seconds, "wall_seconds_with_model_load": wall, "documents": docs,
-                "docs_per_s": docs / seconds, "tokens_per_s": tokens / seconds, "entities": entities,
-                "peak_rss_mb": max(rss, before) / 1024}
+    ner_hf = measure({"kind": "hf", "args": [model, corpus, BATCH, MAX_LEN, STRIDE, THREADS]})
+    ner = side_by_side("ner", measure({"kind": "postilla", "out": os.path.join(work, "ner.jsonl"), "args": [
+        corpus, "--no-topics", "--ner", model, "--max-length", str(MAX_LEN), "--stride", str(STRIDE)]}),
+        ner_hf, tokens=ner_hf["tokens"])
+    emb_py = measure({"kind": "embed", "args": [e5, corpus, NEWS, BATCH, THREADS]})
+    emb = side_by_side("topics_embedding", measure({"kind": "postilla", "out": os.path.join(work, "emb.jsonl"), "args": [
+        corpus, "--no-ner", "--topics", NEWS]}), emb_py, tokens=emb_py["tokens"])
+    zs_py = measure({"kind": "zeroshot", "args": [nli_model, sib, NEWS, BATCH, THREADS]})
+    zs = side_by_side("topics_nli", measure({"kind": "postilla", "out": os.path.join(work, "nli.jsonl"), "args": [
+        sib, "--no-ner", "--topics", NEWS, "--topic-method", "nli", "--topic-model", nli_model]}),
+        zs_py, tokens=zs_py["tokens"])
+
     results = {
-        "task": "NER, aggregation first", "documents": docs, "tokens": tokens,
-        "settings": {"batch_size": BATCH, "max_length": MAX_LEN, "stride": STRIDE, "threads": THREADS,
-                     "model": "e5-small encoder + random 9-label head (bench/hf_bench.py model)"},
+        "command": "just bench",
+        "settings": {"batch_size": BATCH, "max_length": MAX_LEN, "stride": STRIDE, "threads": THREADS},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "postilla": postilla, "hf_pipeline": hf,
-        "ratio_docs_per_s": postilla["docs_per_s"] / hf["docs_per_s"],
-        "ratio_peak_rss": postilla["peak_rss_mb"] / hf["peak_rss_mb"],
+        "ner": {"documents": ner_hf["documents"], "tokens": ner_hf["tokens"],
+                "model": "e5-small encoder + random 9-label head (bench/hf_bench.py model)",
+                "reference": "transformers 4.46.3 pipeline('token-classification', aggregation_strategy='first')", **ner},
+        "topics_embedding": {"documents": emb_py["documents"], "model": "models/e5-small", "taxonomy": "taxonomies/news.toml",
+                             "reference": "sentence-transformers-style loop (bench/hf_bench.py embed)", **emb},
+        "topics_nli": {"documents": zs_py["documents"], "model": "tiny random BERT NLI (entail-last)",
+                       "taxonomy": "taxonomies/news.toml",
+                       "reference": "transformers 4.46.3 pipeline('zero-shot-classification')", **zs},
     }
     with open(os.path.join(ROOT, "bench", "results.json"), "w") as f:
         json.dump(results, f, indent=2)
         f.write("\n")
-    print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    if len(sys.argv) == 3 and sys.argv[1] == "--one":
+        print(json.dumps(one(json.loads(sys.argv[2]))))
+    else:
+        main()
