@@ -252,7 +252,7 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
     progress.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "postilla: {docs} documents, {entities} entities, {errors} errors in {secs:.1} s ({:.1} docs/s) -> {}",
+        "postilla: {docs} documents, {entities} entities, {errors} errors in {secs:.2} s ({:.1} docs/s) -> {}",
         docs as f64 / secs.max(1e-9),
         args.output.display()
     );
