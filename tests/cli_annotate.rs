@@ -114,7 +114,8 @@ fn an_unknown_model_type_is_a_clear_error() {
     let model = dir.path().join("m");
     common::copy_dir(&common::tiny_models().join("tiny-bert"), &model);
     let cfg = std::fs::read_to_string(model.join("config.json")).expect("config");
-    std::fs::write(model.join("config.json"), cfg.replace("\"model_type\": \"bert\"", "\"model_type\": \"gpt2\"")).expect("write");
+    std::fs::write(model.join("config.json"), cfg.replace("\"model_type\": \"bert\"", "\"model_type\": \"gpt2\""))
+        .expect("write");
     let o = run(postilla().args(["annotate", "seeds/", "--ner"]).arg(&model).arg("-o").arg(dir.path().join("o.jsonl")));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("gpt2"), "{}", stderr(&o));
@@ -156,14 +157,19 @@ fn topics_fall_back_to_english_for_other_languages_and_multi_label_keeps_only_as
     writeln!(f, "{}", serde_json::json!({"id": "it", "text": "La Juventus ha battuto l'Inter per due a zero nella partita di campionato di ieri sera a Torino."})).expect("write");
     drop(f);
     let out = dir.path().join("out.jsonl");
-    let o = run(postilla().args(["annotate", "--no-ner", "--multi-label", "--topic-threshold", "0.8"]).arg(&input).arg("-o").arg(&out));
+    let o = run(postilla()
+        .args(["annotate", "--no-ner", "--multi-label", "--topic-threshold", "0.8"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&out));
     assert!(o.status.success(), "{}", stderr(&o));
     let records = read_jsonl(&out);
     common::assert_schema_valid(&records);
     assert_eq!(records[0]["lang"]["code"], "fr");
     assert_eq!(records[0]["lang"]["topic_language"], "en", "French has no wording in the taxonomy");
     assert!(records[1]["lang"]["topic_language"].is_null());
-    let sport: Vec<&str> = records[1]["topics"].as_array().expect("topics").iter().map(|t| t["label"].as_str().expect("l")).collect();
+    let sport: Vec<&str> =
+        records[1]["topics"].as_array().expect("topics").iter().map(|t| t["label"].as_str().expect("l")).collect();
     assert!(sport.contains(&"sport"), "{sport:?}");
     assert!(sport.len() < 12, "multi-label keeps only topics above the threshold: {sport:?}");
     for t in records[1]["topics"].as_array().expect("topics") {
@@ -176,7 +182,11 @@ fn a_taxonomy_with_a_missing_language_is_refused_with_its_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tax = dir.path().join("t.toml");
     std::fs::write(&tax, "name = \"t\"\nlanguages = [\"it\", \"de\"]\n[[topics]]\nid = \"a\"\nit = { label = \"a\", description = \"A.\" }\n").expect("write");
-    let o = run(postilla().args(["annotate", "seeds/", "--no-ner", "--topics"]).arg(&tax).arg("-o").arg(dir.path().join("o.jsonl")));
+    let o = run(postilla()
+        .args(["annotate", "seeds/", "--no-ner", "--topics"])
+        .arg(&tax)
+        .arg("-o")
+        .arg(dir.path().join("o.jsonl")));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("topics[0].de: missing"), "{}", stderr(&o));
 }
@@ -188,7 +198,17 @@ fn ner_and_nli_topics_in_one_pass() {
     let ner = common::tiny_models().join("tiny-bert");
     let nli = common::tiny_nli_models().join("entail-last");
     let o = run(postilla()
-        .args(["annotate", "seeds/", "--topics", "taxonomies/news.toml", "--topic-method", "nli", "--aggregate", "max", "--ner"])
+        .args([
+            "annotate",
+            "seeds/",
+            "--topics",
+            "taxonomies/news.toml",
+            "--topic-method",
+            "nli",
+            "--aggregate",
+            "max",
+            "--ner",
+        ])
         .arg(&ner)
         .arg("--topic-model")
         .arg(&nli)
@@ -221,7 +241,13 @@ fn a_5_mb_document_and_a_10000_file_directory() {
     std::fs::write(big_dir.join("big.txt"), &big).expect("write");
     let out = dir.path().join("big.jsonl");
     let model = common::tiny_models().join("tiny-bert");
-    let o = run(postilla().arg("annotate").arg(&big_dir).args(["--no-topics", "--batch-size", "64", "--ner"]).arg(&model).arg("-o").arg(&out));
+    let o = run(postilla()
+        .arg("annotate")
+        .arg(&big_dir)
+        .args(["--no-topics", "--batch-size", "64", "--ner"])
+        .arg(&model)
+        .arg("-o")
+        .arg(&out));
     assert!(o.status.success(), "{}", stderr(&o));
     let r = &read_jsonl(&out)[0];
     let chars: Vec<char> = big.chars().collect();
@@ -239,7 +265,13 @@ fn a_5_mb_document_and_a_10000_file_directory() {
         std::fs::write(sub.join(format!("{i:05}.txt")), format!("Documento {i}: Mario Rossi a Roma.")).expect("write");
     }
     let out = dir.path().join("many.jsonl");
-    let o = run(postilla().arg("annotate").arg(&many).args(["--no-topics", "--batch-size", "64", "--ner"]).arg(&model).arg("-o").arg(&out));
+    let o = run(postilla()
+        .arg("annotate")
+        .arg(&many)
+        .args(["--no-topics", "--batch-size", "64", "--ner"])
+        .arg(&model)
+        .arg("-o")
+        .arg(&out));
     assert!(o.status.success(), "{}", stderr(&o));
     let records = read_jsonl(&out);
     assert_eq!(records.len(), 10_000);
@@ -251,7 +283,8 @@ fn a_5_mb_document_and_a_10000_file_directory() {
 fn every_kind_of_bad_jsonl_line_becomes_an_error_record_between_good_neighbours() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("docs.jsonl");
-    let good = |id: &str| serde_json::json!({"id": id, "text": format!("{id}: Mario Rossi è arrivato a Roma.")}).to_string();
+    let good =
+        |id: &str| serde_json::json!({"id": id, "text": format!("{id}: Mario Rossi è arrivato a Roma.")}).to_string();
     let lines = [
         good("g1"),
         "{not json".to_owned(),
@@ -277,7 +310,13 @@ fn every_kind_of_bad_jsonl_line_becomes_an_error_record_between_good_neighbours(
     std::fs::write(&input, bytes).expect("write");
     let out = dir.path().join("out.jsonl");
     let model = common::tiny_models().join("tiny-bert");
-    let o = run(postilla().arg("annotate").arg(&input).args(["--no-topics", "--batch-size", "2", "--ner"]).arg(&model).arg("-o").arg(&out));
+    let o = run(postilla()
+        .arg("annotate")
+        .arg(&input)
+        .args(["--no-topics", "--batch-size", "2", "--ner"])
+        .arg(&model)
+        .arg("-o")
+        .arg(&out));
     assert_eq!(o.status.code(), Some(1), "exit 1: finished with error records; {}", stderr(&o));
     let records = read_jsonl(&out);
     common::assert_schema_valid(&records);
@@ -369,21 +408,35 @@ fn topic_calibration_shifts_each_cosine_by_its_topic_offset_and_is_refused_elsew
     let dir = tempfile::tempdir().expect("tempdir");
     // unlabelled calibration texts: 40 Italian SIB-200 train sentences (labels are not read)
     let gold = dir.path().join("train.jsonl");
-    let o = run(postilla().args(["import", "sib200"]).arg(common::root().join("../shared/data/topics/sib200/ita_Latn/train.tsv")).arg("-o").arg(&gold));
+    let o = run(postilla()
+        .args(["import", "sib200"])
+        .arg(common::root().join("../shared/data/topics/sib200/ita_Latn/train.tsv"))
+        .arg("-o")
+        .arg(&gold));
     assert!(o.status.success(), "{}", stderr(&o));
-    let lines: Vec<String> = std::fs::read_to_string(&gold).expect("read").lines().take(40).map(str::to_owned).collect();
+    let lines: Vec<String> =
+        std::fs::read_to_string(&gold).expect("read").lines().take(40).map(str::to_owned).collect();
     let texts = dir.path().join("texts.jsonl");
     std::fs::write(&texts, lines.join("\n") + "\n").expect("write");
     let cal = dir.path().join("cal.json");
-    let o = run(postilla().args(["topics", "calibrate", "--topics", "taxonomies/sib200.toml"]).arg(&texts).arg("-o").arg(&cal));
+    let o = run(postilla()
+        .args(["topics", "calibrate", "--topics", "taxonomies/sib200.toml"])
+        .arg(&texts)
+        .arg("-o")
+        .arg(&cal));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("it 40"), "{}", stderr(&o));
-    let calibration: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cal).expect("cal")).expect("json");
+    let calibration: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cal).expect("cal")).expect("json");
     assert_eq!(calibration["texts"]["it"], 40);
     assert!(calibration["texts"]["de"].is_null(), "no German texts, so German stays uncalibrated");
 
     let annotate = |extra: &[&str], out: &std::path::Path| {
-        run(postilla().args(["annotate", "seeds/", "--no-ner", "--topics", "taxonomies/sib200.toml"]).args(extra).arg("-o").arg(out))
+        run(postilla()
+            .args(["annotate", "seeds/", "--no-ner", "--topics", "taxonomies/sib200.toml"])
+            .args(extra)
+            .arg("-o")
+            .arg(out))
     };
     let (plain, calibrated) = (dir.path().join("plain.jsonl"), dir.path().join("cal.jsonl"));
     assert!(annotate(&[], &plain).status.success());
@@ -394,7 +447,12 @@ fn topic_calibration_shifts_each_cosine_by_its_topic_offset_and_is_refused_elsew
         let lang = c["lang"]["code"].as_str().expect("lang");
         assert_eq!(c["provenance"]["params"]["topic_calibration"]["languages"], serde_json::json!(["it"]));
         let scores = |r: &serde_json::Value| -> std::collections::BTreeMap<String, f64> {
-            r["topics"].as_array().expect("topics").iter().map(|t| (t["label"].as_str().expect("l").to_owned(), t["score"].as_f64().expect("s"))).collect()
+            r["topics"]
+                .as_array()
+                .expect("topics")
+                .iter()
+                .map(|t| (t["label"].as_str().expect("l").to_owned(), t["score"].as_f64().expect("s")))
+                .collect()
         };
         let (ps, cs) = (scores(p), scores(&c));
         if lang != "it" {
@@ -410,17 +468,31 @@ fn topic_calibration_shifts_each_cosine_by_its_topic_offset_and_is_refused_elsew
             .map(|(t, s)| (cs[t] / s).ln() + (means[t].as_f64().expect("f") - centre) / temperature)
             .collect();
         assert!(shifted.len() >= 2, "{}: too few comparable topics", c["id"]);
-        let spread = shifted.iter().cloned().fold(f64::MIN, f64::max) - shifted.iter().cloned().fold(f64::MAX, f64::min);
+        let spread =
+            shifted.iter().cloned().fold(f64::MIN, f64::max) - shifted.iter().cloned().fold(f64::MAX, f64::min);
         assert!(spread < 0.01, "{}: calibration is not a per-topic shift of the cosines: {shifted:?}", c["id"]);
         assert_ne!(ps, cs, "{}: calibration changed the scores", c["id"]);
     }
 
     // another taxonomy, or the NLI method, refuses the calibration
-    let o = run(postilla().args(["annotate", "seeds/", "--no-ner", "--topic-calibration"]).arg(&cal).arg("-o").arg(dir.path().join("x.jsonl")));
+    let o = run(postilla()
+        .args(["annotate", "seeds/", "--no-ner", "--topic-calibration"])
+        .arg(&cal)
+        .arg("-o")
+        .arg(dir.path().join("x.jsonl")));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("computed for taxonomy"), "{}", stderr(&o));
     let o = run(postilla()
-        .args(["annotate", "seeds/", "--no-ner", "--topics", "taxonomies/sib200.toml", "--topic-method", "nli", "--topic-model"])
+        .args([
+            "annotate",
+            "seeds/",
+            "--no-ner",
+            "--topics",
+            "taxonomies/sib200.toml",
+            "--topic-method",
+            "nli",
+            "--topic-model",
+        ])
         .arg(common::tiny_nli_models().join("entail-last"))
         .arg("--topic-calibration")
         .arg(&cal)

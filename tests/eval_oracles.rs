@@ -59,8 +59,16 @@ fn check_ner(format: &str, rel: &str, seeds: &[u64]) {
         let strict = &ours["entities"]["strict"];
         let seq = &theirs["seqeval"];
         for (ours_key, seq_key) in [("precision", "precision"), ("recall", "recall"), ("f1", "f1-score")] {
-            close(&strict["micro"][ours_key], &seq["micro avg"][seq_key], &format!("{rel} seed {seed} strict micro {ours_key}"));
-            close(&strict["macro_avg"][ours_key], &seq["macro avg"][seq_key], &format!("{rel} seed {seed} strict macro {ours_key}"));
+            close(
+                &strict["micro"][ours_key],
+                &seq["micro avg"][seq_key],
+                &format!("{rel} seed {seed} strict micro {ours_key}"),
+            );
+            close(
+                &strict["macro_avg"][ours_key],
+                &seq["macro avg"][seq_key],
+                &format!("{rel} seed {seed} strict macro {ours_key}"),
+            );
         }
         let types = ours["types"].as_array().expect("types");
         for t in types {
@@ -85,7 +93,11 @@ fn check_ner(format: &str, rel: &str, seeds: &[u64]) {
                 for k in ["correct", "incorrect", "partial", "missed", "spurious"] {
                     assert_eq!(o["per_type"][t]["counts"][k], nerv["entities"][t][name][k], "{rel} {schema} {t} {k}");
                 }
-                close(&o["per_type"][t]["scores"]["f1"], &nerv["entities"][t][name]["f1"], &format!("{rel} {schema} {t} f1"));
+                close(
+                    &o["per_type"][t]["scores"]["f1"],
+                    &nerv["entities"][t][name]["f1"],
+                    &format!("{rel} {schema} {t} f1"),
+                );
             }
         }
         assert!(strict["micro"]["f1"].as_f64().expect("f1") < 0.95, "the perturbation must make errors");
@@ -158,7 +170,11 @@ fn bootstrap_is_deterministic_and_brackets_the_estimate() {
     let pred = dir.path().join("pred.jsonl");
     reference(&["perturb".as_ref(), gold.as_os_str(), pred.as_os_str(), "9".as_ref()]);
     let args = |seed: &str| {
-        let o = run(postilla().args(["eval", "--json", "--bootstrap", "300", "--seed", seed, "--gold"]).arg(&gold).arg("--pred").arg(&pred));
+        let o = run(postilla()
+            .args(["eval", "--json", "--bootstrap", "300", "--seed", seed, "--gold"])
+            .arg(&gold)
+            .arg("--pred")
+            .arg(&pred));
         assert!(o.status.success(), "{}", stderr(&o));
         serde_json::from_slice::<Value>(&o.stdout).expect("json")
     };
@@ -228,7 +244,8 @@ fn errors_file_lists_each_kind_of_error_with_context() {
     for kind in ["missed", "spurious", "mislabelled", "boundary"] {
         assert!(lines.iter().any(|l| !l[kind].as_array().expect(kind).is_empty()), "some {kind} error");
     }
-    let missed = lines.iter().find_map(|l| l["missed"].as_array().and_then(|a| a.first().cloned())).expect("a missed span");
+    let missed =
+        lines.iter().find_map(|l| l["missed"].as_array().and_then(|a| a.first().cloned())).expect("a missed span");
     let ctx = missed["context"].as_str().expect("context");
     assert!(ctx.contains(&format!("[[{}]]", missed["text"].as_str().expect("text"))));
 }

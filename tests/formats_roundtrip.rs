@@ -34,7 +34,8 @@ fn roundtrip(format: &str, gold: &Path, dir: &Path, keep_tokens: bool) {
     ok(postilla().args(["export", format]).arg(gold).arg("-o").arg(&exported));
     let again = dir.join(format!("again-{format}.jsonl"));
     let import_args: Vec<std::path::PathBuf> = if format == "brat" {
-        let mut anns: Vec<_> = walk(&exported).into_iter().filter(|p| p.extension().is_some_and(|e| e == "ann")).collect();
+        let mut anns: Vec<_> =
+            walk(&exported).into_iter().filter(|p| p.extension().is_some_and(|e| e == "ann")).collect();
         anns.sort();
         anns
     } else {
@@ -72,10 +73,18 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn shared_gold_files_round_trip() {
-    for (format, rel) in [("kind", "ner/it/kind/WN_dev.tsv"), ("conll", "ner/de/conll2003/dev.tsv"), ("germeval", "ner/de/germeval2014/dev.tsv")] {
+    for (format, rel) in [
+        ("kind", "ner/it/kind/WN_dev.tsv"),
+        ("conll", "ner/de/conll2003/dev.tsv"),
+        ("germeval", "ner/de/germeval2014/dev.tsv"),
+    ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let gold = dir.path().join("gold.jsonl");
-        ok(postilla().args(["import", format]).arg(common::root().join("../shared/data").join(rel)).arg("-o").arg(&gold));
+        ok(postilla()
+            .args(["import", format])
+            .arg(common::root().join("../shared/data").join(rel))
+            .arg("-o")
+            .arg(&gold));
         roundtrip("conll", &gold, dir.path(), true);
         roundtrip("doccano", &gold, dir.path(), false);
         roundtrip("brat", &gold, dir.path(), false);
@@ -108,7 +117,14 @@ fn seeds_round_trip() {
             .iter()
             .flat_map(|e| {
                 let label = e["label"].as_str().expect("label").to_owned();
-                e["text"].as_str().expect("text").lines().map(|l| l.split_whitespace().collect::<String>()).filter(|l| !l.is_empty()).map(move |l| (label.clone(), l)).collect::<Vec<_>>()
+                e["text"]
+                    .as_str()
+                    .expect("text")
+                    .lines()
+                    .map(|l| l.split_whitespace().collect::<String>())
+                    .filter(|l| !l.is_empty())
+                    .map(move |l| (label.clone(), l))
+                    .collect::<Vec<_>>()
             })
             .collect()
     };
@@ -122,7 +138,11 @@ fn seeds_round_trip() {
 fn w3c_export_has_exact_selectors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gold = dir.path().join("gold.jsonl");
-    ok(postilla().args(["import", "kind"]).arg(common::root().join("../shared/data/ner/it/kind/WN_dev.tsv")).arg("-o").arg(&gold));
+    ok(postilla()
+        .args(["import", "kind"])
+        .arg(common::root().join("../shared/data/ner/it/kind/WN_dev.tsv"))
+        .arg("-o")
+        .arg(&gold));
     let out = dir.path().join("w3c.jsonld");
     ok(postilla().args(["export", "w3c"]).arg(&gold).arg("-o").arg(&out));
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("read")).expect("json");
@@ -130,10 +150,19 @@ fn w3c_export_has_exact_selectors() {
     let items = v["first"]["items"].as_array().expect("items");
     let n: usize = records.iter().map(|r| r["entities"].as_array().expect("e").len()).sum();
     assert_eq!(items.len(), n);
-    let texts: std::collections::HashMap<String, Vec<char>> =
-        records.iter().map(|r| (r["id"].as_str().expect("id").to_owned(), r["text"].as_str().expect("t").chars().collect())).collect();
+    let texts: std::collections::HashMap<String, Vec<char>> = records
+        .iter()
+        .map(|r| (r["id"].as_str().expect("id").to_owned(), r["text"].as_str().expect("t").chars().collect()))
+        .collect();
     for a in items.iter().take(500) {
-        let id = a["id"].as_str().expect("id").strip_prefix("urn:postilla:").expect("urn").rsplit_once(':').expect("suffix").0;
+        let id = a["id"]
+            .as_str()
+            .expect("id")
+            .strip_prefix("urn:postilla:")
+            .expect("urn")
+            .rsplit_once(':')
+            .expect("suffix")
+            .0;
         let sel = &a["target"]["selector"];
         let (s, e) = (sel[0]["start"].as_u64().expect("s") as usize, sel[0]["end"].as_u64().expect("e") as usize);
         assert_eq!(texts[id][s..e].iter().collect::<String>(), sel[1]["exact"].as_str().expect("exact"));
@@ -149,7 +178,8 @@ fn malformed_inputs_name_file_and_line() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("bad.tsv:2:"), "{}", stderr(&o));
     let d = dir.path().join("bad.jsonl");
-    std::fs::write(&d, "{\"text\":\"Roma\",\"label\":[[0,4,\"LOC\"]]}\n{\"text\":\"ab\",\"label\":[[0,9,\"LOC\"]]}\n").expect("write");
+    std::fs::write(&d, "{\"text\":\"Roma\",\"label\":[[0,4,\"LOC\"]]}\n{\"text\":\"ab\",\"label\":[[0,9,\"LOC\"]]}\n")
+        .expect("write");
     let o = run(postilla().args(["import", "doccano"]).arg(&d).arg("-o").arg(dir.path().join("o.jsonl")));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("bad.jsonl:2:"), "{}", stderr(&o));

@@ -11,7 +11,10 @@ use postilla_annotator::eval::bootstrap::SplitMix64;
 
 fn annotate(input: &Path, out: &Path, extra: &[&str]) -> std::process::Command {
     let mut c = postilla();
-    c.arg("annotate").arg(input).args(["--no-topics", "--batch-size", "2", "--ner"]).arg(common::tiny_models().join("tiny-bert"));
+    c.arg("annotate")
+        .arg(input)
+        .args(["--no-topics", "--batch-size", "2", "--ner"])
+        .arg(common::tiny_models().join("tiny-bert"));
     c.args(extra).arg("-o").arg(out);
     c
 }
@@ -108,7 +111,13 @@ fn shards_merge_into_the_single_run() {
     // a shard made with other parameters is refused
     let other = dir.path().join("other.jsonl");
     assert!(run(&mut annotate(&input, &other, &["--shard", "0/3", "--stride", "8"])).status.success());
-    let o = run(postilla().arg("merge").arg(&other).arg(&shards[1]).arg(&shards[2]).arg("-o").arg(dir.path().join("bad.jsonl")));
+    let o = run(postilla()
+        .arg("merge")
+        .arg(&other)
+        .arg(&shards[1])
+        .arg(&shards[2])
+        .arg("-o")
+        .arg(dir.path().join("bad.jsonl")));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("different configurations"), "{}", stderr(&o));
 }
@@ -161,7 +170,10 @@ fn a_full_disk_stops_the_run_clearly_and_resume_completes_it() {
     assert_eq!(read("full.rc").trim(), "2", "a full disk is an unusable output: exit 2; stderr: {}", read("full.err"));
     let message = read("full.err");
     assert!(message.contains("No space left on device"), "{message}");
-    assert!(message.contains("out.jsonl.partial") && message.contains("--resume"), "says where and what to do: {message}");
+    assert!(
+        message.contains("out.jsonl.partial") && message.contains("--resume"),
+        "says where and what to do: {message}"
+    );
     assert_eq!(read("full.ls").trim(), "out.jsonl.partial", "no complete-looking output was left behind");
     assert_eq!(read("resume.rc").trim(), "0", "{}", read("resume.err"));
     assert!(read("resume.err").contains("documents already in"), "{}", read("resume.err"));

@@ -28,7 +28,8 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = Command::new("bash").arg(root().join("tests/support/slurm_cluster.sh")).arg("stop").arg(&self.dir).status();
+        let _ =
+            Command::new("bash").arg(root().join("tests/support/slurm_cluster.sh")).arg("stop").arg(&self.dir).status();
     }
 }
 
@@ -75,11 +76,17 @@ fn a_slurm_array_run_merges_into_the_single_process_run() {
         .filter(|e| e.file_name().to_string_lossy().starts_with("postilla-"))
         .map(|e| format!("{}:\n{}", e.path().display(), std::fs::read_to_string(e.path()).unwrap_or_default()))
         .collect();
-    assert!(o.status.success(), "submit.sh failed: {}{}\njob logs:\n{logs}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert!(
+        o.status.success(),
+        "submit.sh failed: {}{}\njob logs:\n{logs}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
 
     // three array tasks ran, each wrote its own shard, and together they cover the corpus
     let shard_dir = dir.path().join("merged.jsonl.shards");
-    let sizes: Vec<usize> = (0..3).map(|k| read_jsonl(&shard_dir.join(format!("shard-{k}-of-3.jsonl"))).len()).collect();
+    let sizes: Vec<usize> =
+        (0..3).map(|k| read_jsonl(&shard_dir.join(format!("shard-{k}-of-3.jsonl"))).len()).collect();
     assert_eq!(sizes.iter().sum::<usize>(), 500, "{sizes:?}");
     assert!(sizes.iter().all(|&s| s > 100), "shards are balanced: {sizes:?}");
     assert_eq!(logs.matches("postilla shard ").count(), 3, "one log line per array task:\n{logs}");

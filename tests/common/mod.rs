@@ -115,17 +115,23 @@ pub fn seeds() -> Vec<String> {
 /// 500 documents made of KIND WN dev sentences (three sentences each).
 pub fn corpus(dir: &Path) -> PathBuf {
     let gold = dir.join("wn.jsonl");
-    let o = run(postilla().args(["import", "kind"]).arg(root().join("../shared/data/ner/it/kind/WN_dev.tsv")).arg("-o").arg(&gold));
+    let o = run(postilla()
+        .args(["import", "kind"])
+        .arg(root().join("../shared/data/ner/it/kind/WN_dev.tsv"))
+        .arg("-o")
+        .arg(&gold));
     assert!(o.status.success(), "{}", stderr(&o));
-    let sentences: Vec<String> = read_jsonl(&gold).iter().map(|r| r["text"].as_str().expect("text").to_owned()).collect();
+    let sentences: Vec<String> =
+        read_jsonl(&gold).iter().map(|r| r["text"].as_str().expect("text").to_owned()).collect();
     let path = dir.join("corpus.jsonl");
     let lines: Vec<String> = (0..500)
-        .map(|i| serde_json::json!({"id": format!("doc-{i:04}"), "text": sentences[3 * i..3 * i + 3].join(" ")}).to_string())
+        .map(|i| {
+            serde_json::json!({"id": format!("doc-{i:04}"), "text": sentences[3 * i..3 * i + 3].join(" ")}).to_string()
+        })
         .collect();
     std::fs::write(&path, lines.join("\n") + "\n").expect("write corpus");
     path
 }
-
 
 /// Asserts two runs wrote the same records: ids in the same order, same texts, same entity
 /// spans and labels, scores within 1e-5.
@@ -142,4 +148,3 @@ pub fn same_records(a: &[serde_json::Value], b: &[serde_json::Value], what: &str
         }
     }
 }
-

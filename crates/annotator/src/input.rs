@@ -57,11 +57,12 @@ pub fn read_input(arg: &str) -> Result<Box<dyn Iterator<Item = InputItem>>, Inpu
         return Ok(Box::new(jsonl_items(BufReader::new(stdin), "stdin".into())));
     }
     let path = PathBuf::from(arg);
-    let meta = std::fs::metadata(&path)
-        .map_err(|e| InputError::Unusable { path: path.clone(), message: e.to_string() })?;
+    let meta =
+        std::fs::metadata(&path).map_err(|e| InputError::Unusable { path: path.clone(), message: e.to_string() })?;
     if meta.is_dir() {
         let mut files = Vec::new();
-        collect_txt(&path, &mut files).map_err(|e| InputError::Unusable { path: path.clone(), message: e.to_string() })?;
+        collect_txt(&path, &mut files)
+            .map_err(|e| InputError::Unusable { path: path.clone(), message: e.to_string() })?;
         files.sort();
         let root = path.clone();
         return Ok(Box::new(files.into_iter().map(move |f| {
@@ -71,7 +72,8 @@ pub fn read_input(arg: &str) -> Result<Box<dyn Iterator<Item = InputItem>>, Inpu
         })));
     }
     if path.extension().is_some_and(|e| e == "jsonl") {
-        let f = std::fs::File::open(&path).map_err(|e| InputError::Unusable { path: path.clone(), message: e.to_string() })?;
+        let f = std::fs::File::open(&path)
+            .map_err(|e| InputError::Unusable { path: path.clone(), message: e.to_string() })?;
         return Ok(Box::new(jsonl_items(BufReader::new(f), path.display().to_string())));
     }
     let id = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| arg.to_owned());
@@ -113,12 +115,16 @@ fn strip_bom(text: String) -> String {
 
 /// Checks a text and id and builds the document.
 fn document(id: String, text: String, source: String) -> InputItem {
-    let err = |kind, message: &str| DocumentError { id: id.clone(), kind, message: message.into(), source: source.clone() };
+    let err =
+        |kind, message: &str| DocumentError { id: id.clone(), kind, message: message.into(), source: source.clone() };
     if let Some(problem) = id_problem(&id) {
         return Err(err("invalid_id", problem));
     }
     if text.trim().is_empty() {
-        return Err(err("empty", if text.is_empty() { "the document is empty" } else { "the document is whitespace only" }));
+        return Err(err(
+            "empty",
+            if text.is_empty() { "the document is empty" } else { "the document is whitespace only" },
+        ));
     }
     if text.contains('\0') {
         return Err(err("binary", "the document contains NUL bytes (a binary file?)"));
@@ -144,7 +150,9 @@ fn jsonl_items(reader: impl BufRead + 'static, name: String) -> impl Iterator<It
     reader.split(b'\n').enumerate().filter_map(move |(i, line)| {
         let source = format!("{name}:{}", i + 1);
         let fallback_id = format!("{name}:{}", i + 1);
-        let err = |kind, message: String| Some(Err(DocumentError { id: fallback_id.clone(), kind, message, source: source.clone() }));
+        let err = |kind, message: String| {
+            Some(Err(DocumentError { id: fallback_id.clone(), kind, message, source: source.clone() }))
+        };
         let line = match line {
             Ok(l) => l,
             Err(e) => return err("unreadable", e.to_string()),

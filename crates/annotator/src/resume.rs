@@ -144,8 +144,10 @@ pub fn shard_of(id: &str, n: u64) -> u64 {
 /// Parses `K/N` (0 <= K < N).
 pub fn parse_shard(spec: &str) -> Result<(u64, u64), String> {
     let (k, n) = spec.split_once('/').ok_or_else(|| format!("--shard {spec:?}: expected K/N"))?;
-    let (k, n): (u64, u64) = (k.trim().parse().map_err(|_| format!("--shard {spec:?}: K is not a number"))?,
-        n.trim().parse().map_err(|_| format!("--shard {spec:?}: N is not a number"))?);
+    let (k, n): (u64, u64) = (
+        k.trim().parse().map_err(|_| format!("--shard {spec:?}: K is not a number"))?,
+        n.trim().parse().map_err(|_| format!("--shard {spec:?}: N is not a number"))?,
+    );
     if n == 0 || k >= n {
         return Err(format!("--shard {spec:?}: need 0 <= K < N"));
     }

@@ -21,7 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(2);
     };
     let options = NerOptions { batch_size: 32, ..NerOptions::default() };
-    let annotator = Annotator::new(AnnotatorConfig { ner: Some((PathBuf::from(model), options)), ..Default::default() })?;
+    let annotator =
+        Annotator::new(AnnotatorConfig { ner: Some((PathBuf::from(model), options)), ..Default::default() })?;
     let mut writer = JsonlWriter::create(output.as_ref())?;
     let mut per_label = std::collections::BTreeMap::<String, usize>::new();
     for batch in annotator.records(flag_duplicates(read_input(input)?), 64) {

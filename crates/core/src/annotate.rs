@@ -21,12 +21,12 @@ use postilla_annotator::input::{Document, InputItem};
 use postilla_annotator::record::{AnnotationRecord, EntitySpan, LanguageTag, TopicScore};
 use serde_json::{json, Value};
 
+use crate::embed::SentenceEncoder;
 use crate::error::ModelError;
 use crate::lang::LanguageIdentifier;
 use crate::model::manifest::{hash_file, MANIFEST_FILE};
 use crate::model::verify_model_dir;
 use crate::model::weights_file;
-use crate::embed::SentenceEncoder;
 use crate::model::{DeviceChoice, Engine};
 use crate::ner::{NerOptions, NerPipeline};
 use crate::topics::{
@@ -164,11 +164,19 @@ impl Annotator {
                         provenance["params"]["topic_templates"] = json!(t.taxonomy.templates);
                         provenance["params"]["topic_multi_label"] = json!(options.multi_label);
                         provenance["params"]["topic_aggregate"] =
-                            json!(if options.aggregate == crate::topics::ChunkAggregation::Max { "max" } else { "mean" });
+                            json!(if options.aggregate == crate::topics::ChunkAggregation::Max {
+                                "max"
+                            } else {
+                                "mean"
+                            });
                         if options.multi_label {
                             provenance["params"]["topic_threshold"] = json!(options.threshold);
                         }
-                        TopicScorer::Nli(NliTopicScorer::load(&t.model_dir, t.taxonomy, NliOptions { device: t.device, ..options })?)
+                        TopicScorer::Nli(NliTopicScorer::load(
+                            &t.model_dir,
+                            t.taxonomy,
+                            NliOptions { device: t.device, ..options },
+                        )?)
                     }
                 })
             }
@@ -189,7 +197,9 @@ impl Annotator {
         let texts: Vec<&str> = docs.iter().map(|d| d.text.as_str()).collect();
         let langs: Vec<Option<LanguageTag>> = texts
             .iter()
-            .map(|t| self.lang.detect(t).map(|g| LanguageTag { code: g.code, score: round6(g.score), topic_language: None }))
+            .map(|t| {
+                self.lang.detect(t).map(|g| LanguageTag { code: g.code, score: round6(g.score), topic_language: None })
+            })
             .collect();
         let entities = match &self.ner {
             None => Some(vec![Vec::new(); docs.len()]),
@@ -211,10 +221,11 @@ impl Annotator {
                 .map(|(d, l)| {
                     let text = [d.text.as_str()];
                     let one = self.ner.as_ref().map_or(Ok(vec![Vec::new()]), |n| n.predict(&text));
-                    let topics = self.topics(&text, std::slice::from_ref(&l)).ok_or_else(|| {
-                        ModelError::Tokenizer("topic scoring failed on this document".into())
-                    });
-                    let result = one.and_then(|mut e| Ok((e.pop().unwrap_or_default(), topics?.pop().unwrap_or_default())));
+                    let topics = self
+                        .topics(&text, std::slice::from_ref(&l))
+                        .ok_or_else(|| ModelError::Tokenizer("topic scoring failed on this document".into()));
+                    let result =
+                        one.and_then(|mut e| Ok((e.pop().unwrap_or_default(), topics?.pop().unwrap_or_default())));
                     self.record(d, l, result)
                 })
                 .collect(),
@@ -249,7 +260,9 @@ impl Annotator {
                 chunk
                     .into_iter()
                     .map(|item| match item {
-                        Ok(_) => done.next().unwrap_or_else(|| AnnotationRecord::for_error("?", "internal", "record missing")),
+                        Ok(_) => done
+                            .next()
+                            .unwrap_or_else(|| AnnotationRecord::for_error("?", "internal", "record missing")),
                         Err(e) => {
                             let mut r = AnnotationRecord::for_error(&e.id, e.kind, e.message);
                             r.source = Some(e.source);
@@ -278,7 +291,13 @@ impl Annotator {
         };
         r.entities = entities
             .into_iter()
-            .map(|e| EntitySpan { start: e.start, end: e.end, label: e.label, score: Some(round6(e.score)), text: e.text })
+            .map(|e| EntitySpan {
+                start: e.start,
+                end: e.end,
+                label: e.label,
+                score: Some(round6(e.score)),
+                text: e.text,
+            })
             .collect();
         r.topics = topics.into_iter().map(|(label, score)| TopicScore { label, score: Some(round6(score)) }).collect();
         r.lang = lang.map(|mut l| {
@@ -292,7 +311,11 @@ impl Annotator {
         });
         if r.lang.is_none() {
             if let Some(scorer) = &self.topics {
-                r.lang = Some(LanguageTag { code: "und".into(), score: 0.0, topic_language: Some(scorer.taxonomy().fallback.clone()) });
+                r.lang = Some(LanguageTag {
+                    code: "und".into(),
+                    score: 0.0,
+                    topic_language: Some(scorer.taxonomy().fallback.clone()),
+                });
             }
         }
         if self.with_text {

@@ -14,8 +14,8 @@ use rust_bert::bert::{BertConfig, BertModel};
 use tch::{nn, Device, Kind};
 
 use crate::error::ModelError;
-use crate::model::batch::PaddedBatch;
 use crate::model::arch::Architecture;
+use crate::model::batch::PaddedBatch;
 use crate::model::encoder::{EncoderShape, Engine, FusedEncoder, Positions};
 use crate::model::weights::load_weights;
 use crate::model::{read_config, weights_file, DeviceChoice};
@@ -63,10 +63,8 @@ impl SentenceEncoder {
                 message: format!("sentence embeddings need a BERT encoder, found model_type {model_type:?}"),
             });
         }
-        let config: BertConfig = serde_json::from_value(config_value.clone()).map_err(|e| ModelError::Json {
-            path: dir.join("config.json"),
-            source: e,
-        })?;
+        let config: BertConfig = serde_json::from_value(config_value.clone())
+            .map_err(|e| ModelError::Json { path: dir.join("config.json"), source: e })?;
         let weights = weights_file(dir)?;
         let tokenizer = TextTokenizer::from_dir(dir)?;
         let mut vs = nn::VarStore::new(device);

@@ -12,8 +12,8 @@ pub mod embed;
 pub mod error;
 pub mod lang;
 pub mod model;
-pub mod runtime;
 pub mod ner;
+pub mod runtime;
 pub mod text;
 pub mod topics;
 

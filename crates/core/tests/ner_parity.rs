@@ -18,7 +18,13 @@ struct RefEntity {
     score: f64,
 }
 
-fn reference(model: &Path, texts: &[String], aggregation: &str, max_length: usize, stride: usize) -> Vec<Vec<RefEntity>> {
+fn reference(
+    model: &Path,
+    texts: &[String],
+    aggregation: &str,
+    max_length: usize,
+    stride: usize,
+) -> Vec<Vec<RefEntity>> {
     let dir = tempfile::tempdir().expect("tempdir");
     let texts_path = dir.path().join("texts.json");
     std::fs::write(&texts_path, serde_json::to_string(texts).expect("json")).expect("write");
@@ -66,7 +72,13 @@ fn compare_within(model: &str, aggregation: &str, max_length: usize, stride: usi
     let dir = common::tiny_models().join(model);
     let texts = texts();
     let expected = reference(&dir, &texts, aggregation, max_length, stride);
-    let options = NerOptions { max_length, stride, batch_size, aggregation: aggregation.parse().expect("agg"), ..NerOptions::default() };
+    let options = NerOptions {
+        max_length,
+        stride,
+        batch_size,
+        aggregation: aggregation.parse().expect("agg"),
+        ..NerOptions::default()
+    };
     let ner = NerPipeline::load(&dir, options).expect("load");
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let got = ner.predict(&refs).expect("predict");
@@ -74,9 +86,14 @@ fn compare_within(model: &str, aggregation: &str, max_length: usize, stride: usi
     for (i, (text, (ours, theirs))) in texts.iter().zip(got.iter().zip(&expected)).enumerate() {
         check_offsets(text, ours);
         let ours_spans: Vec<(usize, usize, &str)> = ours.iter().map(|e| (e.start, e.end, e.label.as_str())).collect();
-        let their_spans: Vec<(usize, usize, &str)> = theirs.iter().map(|e| (e.start, e.end, e.label.as_str())).collect();
+        let their_spans: Vec<(usize, usize, &str)> =
+            theirs.iter().map(|e| (e.start, e.end, e.label.as_str())).collect();
         if ours_spans != their_spans {
-            let k = ours_spans.iter().zip(&their_spans).position(|(a, b)| a != b).unwrap_or(ours_spans.len().min(their_spans.len()));
+            let k = ours_spans
+                .iter()
+                .zip(&their_spans)
+                .position(|(a, b)| a != b)
+                .unwrap_or(ours_spans.len().min(their_spans.len()));
             panic!(
                 "{model} {aggregation}: text {i} spans differ at entity {k}: ours {:?} reference {:?}",
                 &ours_spans[k.saturating_sub(1)..(k + 2).min(ours_spans.len())],
@@ -84,7 +101,12 @@ fn compare_within(model: &str, aggregation: &str, max_length: usize, stride: usi
             );
         }
         for (a, b) in ours.iter().zip(theirs) {
-            assert!((a.score - b.score).abs() < tolerance, "{model} {aggregation}: text {i} score {} vs {}", a.score, b.score);
+            assert!(
+                (a.score - b.score).abs() < tolerance,
+                "{model} {aggregation}: text {i} score {} vs {}",
+                a.score,
+                b.score
+            );
         }
         n_entities += ours.len();
     }
@@ -142,7 +164,8 @@ fn deberta_v2_matches_hugging_face() {
 }
 
 fn predict_with(model: &str, texts: &[&str], batch_size: usize) -> Vec<Vec<NerEntity>> {
-    let options = NerOptions { max_length: 64, stride: 16, batch_size, aggregation: Aggregation::First, ..NerOptions::default() };
+    let options =
+        NerOptions { max_length: 64, stride: 16, batch_size, aggregation: Aggregation::First, ..NerOptions::default() };
     NerPipeline::load(&common::tiny_models().join(model), options).expect("load").predict(texts).expect("predict")
 }
 

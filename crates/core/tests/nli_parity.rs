@@ -9,8 +9,13 @@ use std::path::{Path, PathBuf};
 use postilla_core::topics::{NliOptions, NliTopicScorer, TopicTaxonomy};
 
 const TEMPLATE: &str = "Questo testo parla di {}.";
-const LABELS: [(&str, &str); 5] =
-    [("politics", "politica"), ("economy", "economia"), ("sport", "sport"), ("health", "salute"), ("culture", "cultura e spettacolo")];
+const LABELS: [(&str, &str); 5] = [
+    ("politics", "politica"),
+    ("economy", "economia"),
+    ("sport", "sport"),
+    ("health", "salute"),
+    ("culture", "cultura e spettacolo"),
+];
 
 fn nli_models() -> &'static Path {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
@@ -31,7 +36,9 @@ fn nli_models() -> &'static Path {
 fn taxonomy() -> TopicTaxonomy {
     let mut toml = format!("name = \"t\"\nlanguages = [\"it\"]\n[templates]\nit = \"{TEMPLATE}\"\n");
     for (id, label) in LABELS {
-        toml.push_str(&format!("[[topics]]\nid = \"{id}\"\nit = {{ label = \"{label}\", description = \"{label}\" }}\n"));
+        toml.push_str(&format!(
+            "[[topics]]\nid = \"{id}\"\nit = {{ label = \"{label}\", description = \"{label}\" }}\n"
+        ));
     }
     TopicTaxonomy::from_toml(&toml, "test").expect("taxonomy")
 }
@@ -67,7 +74,9 @@ fn reference(model: &Path, multi: bool) -> Vec<Vec<(String, f64)>> {
     let v: Vec<Vec<(String, f64)>> = serde_json::from_slice(&out.stdout).expect("json");
     // labels back to topic ids
     v.into_iter()
-        .map(|r| r.into_iter().map(|(l, s)| (LABELS.iter().find(|(_, x)| *x == l).expect("label").0.to_owned(), s)).collect())
+        .map(|r| {
+            r.into_iter().map(|(l, s)| (LABELS.iter().find(|(_, x)| *x == l).expect("label").0.to_owned(), s)).collect()
+        })
         .collect()
 }
 
@@ -85,7 +94,11 @@ fn compare(layout: &str, multi: bool) {
         let mut b: Vec<(&str, f64)> = theirs.iter().map(|x| (x.0.as_str(), x.1)).collect();
         a.sort_by(|x, y| x.0.cmp(y.0));
         b.sort_by(|x, y| x.0.cmp(y.0));
-        assert_eq!(a.iter().map(|x| x.0).collect::<Vec<_>>(), b.iter().map(|x| x.0).collect::<Vec<_>>(), "{layout} multi={multi}: labels of text {i}");
+        assert_eq!(
+            a.iter().map(|x| x.0).collect::<Vec<_>>(),
+            b.iter().map(|x| x.0).collect::<Vec<_>>(),
+            "{layout} multi={multi}: labels of text {i}"
+        );
         for (x, y) in a.iter().zip(&b) {
             assert!((x.1 - y.1).abs() < 1e-4, "{layout} multi={multi} text {i} {}: {} vs {}", x.0, x.1, y.1);
         }
@@ -95,7 +108,12 @@ fn compare(layout: &str, multi: bool) {
         for (k, hi) in theirs.iter().enumerate() {
             for lo in &theirs[k + 1..] {
                 if hi.1 - lo.1 > 2e-4 {
-                    assert!(position(&hi.0) < position(&lo.0), "{layout} multi={multi}: text {i} ranks {} below {}", hi.0, lo.0);
+                    assert!(
+                        position(&hi.0) < position(&lo.0),
+                        "{layout} multi={multi}: text {i} ranks {} below {}",
+                        hi.0,
+                        lo.0
+                    );
                 }
             }
         }
@@ -135,7 +153,11 @@ fn a_model_without_entailment_is_refused() {
         std::fs::copy(&p, model.join(p.file_name().expect("name"))).expect("copy");
     }
     let cfg = std::fs::read_to_string(model.join("config.json")).expect("config");
-    std::fs::write(model.join("config.json"), cfg.replace("not_entailment", "NEGATIVE").replace("\"entailment\"", "\"POSITIVE\"")).expect("write");
+    std::fs::write(
+        model.join("config.json"),
+        cfg.replace("not_entailment", "NEGATIVE").replace("\"entailment\"", "\"POSITIVE\""),
+    )
+    .expect("write");
     let err = NliTopicScorer::load(&model, taxonomy(), NliOptions::default()).unwrap_err().to_string();
     assert!(err.contains("no entailment"), "{err}");
 }
@@ -146,7 +168,8 @@ fn long_documents_are_chunked_and_aggregated() {
     let seeds = common::seeds();
     let text = seeds[3].as_str(); // ~1000 tokens, the tiny model takes 128
     for aggregate in [postilla_core::topics::ChunkAggregation::Mean, postilla_core::topics::ChunkAggregation::Max] {
-        let scorer = NliTopicScorer::load(&dir, taxonomy(), NliOptions { aggregate, ..NliOptions::default() }).expect("load");
+        let scorer =
+            NliTopicScorer::load(&dir, taxonomy(), NliOptions { aggregate, ..NliOptions::default() }).expect("load");
         let got = scorer.score(&[text], &["it"]).expect("score");
         assert_eq!(got[0].len(), LABELS.len());
         assert!((got[0].iter().map(|x| x.1).sum::<f64>() - 1.0).abs() < 1e-6);

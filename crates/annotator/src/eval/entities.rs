@@ -264,7 +264,11 @@ pub struct TypeReport {
 
 /// Aggregates document counts (the documents listed in `docs`, repetitions allowed) into a
 /// report per schema.
-pub fn aggregate(all: &[DocumentCounts], docs: impl Iterator<Item = usize> + Clone, types: &[String]) -> BTreeMap<Schema, SchemaReport> {
+pub fn aggregate(
+    all: &[DocumentCounts],
+    docs: impl Iterator<Item = usize> + Clone,
+    types: &[String],
+) -> BTreeMap<Schema, SchemaReport> {
     let mut out = BTreeMap::new();
     for schema in Schema::ALL {
         let mut total = Counts::default();
@@ -287,11 +291,23 @@ pub fn aggregate(all: &[DocumentCounts], docs: impl Iterator<Item = usize> + Clo
         };
         let per_type = seen
             .into_iter()
-            .map(|(t, c)| (t.clone(), TypeReport { counts: *c, possible: c.possible(), actual: c.actual(), scores: c.prf(schema) }))
+            .map(|(t, c)| {
+                (
+                    t.clone(),
+                    TypeReport { counts: *c, possible: c.possible(), actual: c.actual(), scores: c.prf(schema) },
+                )
+            })
             .collect();
         out.insert(
             schema,
-            SchemaReport { counts: total, actual: total.actual(), possible: total.possible(), micro: total.prf(schema), macro_avg, per_type },
+            SchemaReport {
+                counts: total,
+                actual: total.actual(),
+                possible: total.possible(),
+                micro: total.prf(schema),
+                macro_avg,
+                per_type,
+            },
         );
     }
     out

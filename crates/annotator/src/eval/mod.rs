@@ -129,7 +129,10 @@ pub struct Aligned {
     pub has_topics: bool,
 }
 
-fn index<'a>(records: &'a [AnnotationRecord], side: &'static str) -> Result<HashMap<&'a str, &'a AnnotationRecord>, EvalError> {
+fn index<'a>(
+    records: &'a [AnnotationRecord],
+    side: &'static str,
+) -> Result<HashMap<&'a str, &'a AnnotationRecord>, EvalError> {
     let mut m = HashMap::new();
     for r in records {
         if m.insert(r.id.as_str(), r).is_some() {
@@ -139,8 +142,13 @@ fn index<'a>(records: &'a [AnnotationRecord], side: &'static str) -> Result<Hash
     Ok(m)
 }
 
-fn missing(from: &[AnnotationRecord], other: &HashMap<&str, &AnnotationRecord>, side: &'static str) -> Result<(), EvalError> {
-    let absent: Vec<String> = from.iter().filter(|r| !other.contains_key(r.id.as_str())).map(|r| r.id.clone()).collect();
+fn missing(
+    from: &[AnnotationRecord],
+    other: &HashMap<&str, &AnnotationRecord>,
+    side: &'static str,
+) -> Result<(), EvalError> {
+    let absent: Vec<String> =
+        from.iter().filter(|r| !other.contains_key(r.id.as_str())).map(|r| r.id.clone()).collect();
     if absent.is_empty() {
         Ok(())
     } else {
@@ -237,7 +245,11 @@ fn headline(aligned: &Aligned, counts: &[DocumentCounts], docs: &[usize]) -> BTr
 }
 
 /// Evaluates predictions against gold.
-pub fn evaluate(gold: &[AnnotationRecord], pred: &[AnnotationRecord], opts: &EvalOptions) -> Result<EvalReport, EvalError> {
+pub fn evaluate(
+    gold: &[AnnotationRecord],
+    pred: &[AnnotationRecord],
+    opts: &EvalOptions,
+) -> Result<EvalReport, EvalError> {
     let aligned = align(gold, pred, opts)?;
     let counts = count(&aligned, opts);
     let all: Vec<usize> = (0..aligned.ids.len()).collect();
@@ -329,7 +341,8 @@ const CONTEXT: usize = 40;
 /// mislabelled spans (same boundaries, other type) and boundary errors (overlapping, other
 /// boundaries), each with the surrounding text when the gold record carries its text.
 pub fn error_lines(gold: &[AnnotationRecord], aligned: &Aligned) -> Vec<Value> {
-    let texts: HashMap<&str, &str> = gold.iter().filter_map(|r| r.text.as_deref().map(|t| (r.id.as_str(), t))).collect();
+    let texts: HashMap<&str, &str> =
+        gold.iter().filter_map(|r| r.text.as_deref().map(|t| (r.id.as_str(), t))).collect();
     let mut out = Vec::new();
     for (id, (g, p)) in aligned.ids.iter().zip(&aligned.spans) {
         let text = texts.get(id.as_str()).copied();
@@ -415,7 +428,10 @@ pub fn render_table(r: &EvalReport) -> String {
         let strict = &ents[&Schema::Strict];
         s.push_str(&format!("\nstrict, per type {:>18} {:>7} {:>7} {:>8}\n", "P", "R", "F1", "support"));
         for (t, tr) in &strict.per_type {
-            s.push_str(&format!("  {:<24} {:>9.4} {:>7.4} {:>7.4} {:>8}\n", t, tr.scores.precision, tr.scores.recall, tr.scores.f1, tr.possible));
+            s.push_str(&format!(
+                "  {:<24} {:>9.4} {:>7.4} {:>7.4} {:>8}\n",
+                t, tr.scores.precision, tr.scores.recall, tr.scores.f1, tr.possible
+            ));
         }
         s.push_str(&format!(
             "  {:<24} {:>9.4} {:>7.4} {:>7.4}{}\n",
@@ -430,9 +446,19 @@ pub fn render_table(r: &EvalReport) -> String {
         s.push_str(&format!("\ntopics ({}): accuracy {:.4}{}\n", t.mode, t.accuracy, ci("topics.accuracy")));
         s.push_str(&format!("  {:<28} {:>7} {:>7} {:>7} {:>8}\n", "class", "P", "R", "F1", "support"));
         for (l, c) in &t.per_class {
-            s.push_str(&format!("  {:<28} {:>7.4} {:>7.4} {:>7.4} {:>8}\n", l, c.scores.precision, c.scores.recall, c.scores.f1, c.support));
+            s.push_str(&format!(
+                "  {:<28} {:>7.4} {:>7.4} {:>7.4} {:>8}\n",
+                l, c.scores.precision, c.scores.recall, c.scores.f1, c.support
+            ));
         }
-        s.push_str(&format!("  {:<28} {:>7.4} {:>7.4} {:>7.4}{}\n", "macro avg", t.macro_avg.precision, t.macro_avg.recall, t.macro_avg.f1, ci("topics.macro.f1")));
+        s.push_str(&format!(
+            "  {:<28} {:>7.4} {:>7.4} {:>7.4}{}\n",
+            "macro avg",
+            t.macro_avg.precision,
+            t.macro_avg.recall,
+            t.macro_avg.f1,
+            ci("topics.macro.f1")
+        ));
         if !t.confusion.is_empty() {
             s.push_str("  confusion (rows gold, columns predicted, label order as above)\n");
             for (l, row) in t.labels.iter().zip(&t.confusion) {

@@ -82,8 +82,11 @@ pub fn evaluate(pairs: &[TopicPair], docs: impl Iterator<Item = usize> + Clone) 
         let p = &pairs[d];
         n += 1;
         let gold: BTreeSet<&str> = p.gold.iter().map(String::as_str).collect();
-        let pred: BTreeSet<&str> =
-            if multi { p.pred.iter().map(String::as_str).collect() } else { p.pred.iter().take(1).map(String::as_str).collect() };
+        let pred: BTreeSet<&str> = if multi {
+            p.pred.iter().map(String::as_str).collect()
+        } else {
+            p.pred.iter().take(1).map(String::as_str).collect()
+        };
         if gold == pred {
             exact += 1;
         }
@@ -123,7 +126,11 @@ pub fn evaluate(pairs: &[TopicPair], docs: impl Iterator<Item = usize> + Clone) 
         }
     };
     let weighted = Prf { precision: w(&|p| p.precision), recall: w(&|p| p.recall), f1: w(&|p| p.f1) };
-    let sum = counts.iter().fold(LabelCounts::default(), |a, c| LabelCounts { tp: a.tp + c.tp, pred: a.pred + c.pred, gold: a.gold + c.gold });
+    let sum = counts.iter().fold(LabelCounts::default(), |a, c| LabelCounts {
+        tp: a.tp + c.tp,
+        pred: a.pred + c.pred,
+        gold: a.gold + c.gold,
+    });
     TopicReport {
         mode: if multi { "multi-label" } else { "single-label" },
         documents: n,
@@ -131,7 +138,11 @@ pub fn evaluate(pairs: &[TopicPair], docs: impl Iterator<Item = usize> + Clone) 
         micro: prf(&sum),
         macro_avg,
         weighted,
-        per_class: labels.iter().zip(&counts).map(|(l, c)| (l.clone(), ClassReport { scores: prf(c), support: c.gold })).collect(),
+        per_class: labels
+            .iter()
+            .zip(&counts)
+            .map(|(l, c)| (l.clone(), ClassReport { scores: prf(c), support: c.gold }))
+            .collect(),
         labels,
         confusion,
     }

@@ -65,9 +65,19 @@ pub fn export(records: &[AnnotationRecord], dir: &Path) -> Result<Vec<PathBuf>, 
         let mut ann = String::new();
         for (i, e) in r.entities.iter().enumerate() {
             if slice_chars(text, e.start, e.end) != Some(e.text.as_str()) {
-                return Err(FormatError::Unexportable { id: r.id.clone(), message: format!("entity {i} does not match the text") });
+                return Err(FormatError::Unexportable {
+                    id: r.id.clone(),
+                    message: format!("entity {i} does not match the text"),
+                });
             }
-            ann.push_str(&format!("T{}\t{} {} {}\t{}\n", i + 1, e.label, e.start, e.end, e.text.replace(['\n', '\r'], " ")));
+            ann.push_str(&format!(
+                "T{}\t{} {} {}\t{}\n",
+                i + 1,
+                e.label,
+                e.start,
+                e.end,
+                e.text.replace(['\n', '\r'], " ")
+            ));
         }
         let txt_path = base.with_extension("txt");
         let ann_path = base.with_extension("ann");

@@ -61,8 +61,9 @@ pub fn import_file(
     stats: &mut ImportStats,
 ) -> Result<Vec<AnnotationRecord>, FormatError> {
     let bytes = std::fs::read(path).map_err(|e| FormatError::io(path, e))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| FormatError::malformed(path, line_of_byte(e.as_bytes(), e.utf8_error().valid_up_to()), "not UTF-8"))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        FormatError::malformed(path, line_of_byte(e.as_bytes(), e.utf8_error().valid_up_to()), "not UTF-8")
+    })?;
     let has_docstart = text.lines().any(|l| l.starts_with("-DOCSTART-"));
     let per_sentence = opts.doc_per_sentence || !has_docstart;
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -139,7 +140,11 @@ fn columns<'a>(line: &'a str, format: TokenFormat, opts: &ConllOptions) -> Resul
         },
         TokenFormat::Germeval => {
             let cols: Vec<&str> = line.split('\t').collect();
-            if cols.len() < 3 || cols[0].parse::<u32>().is_err() || cols[1].is_empty() || cols[1].contains(char::is_whitespace) {
+            if cols.len() < 3
+                || cols[0].parse::<u32>().is_err()
+                || cols[1].is_empty()
+                || cols[1].contains(char::is_whitespace)
+            {
                 return Err(format!("expected `index<TAB>token<TAB>outer<TAB>nested`, got {line:?}"));
             }
             if opts.nested {
@@ -162,7 +167,10 @@ fn parse_tag(tag: &str, format: TokenFormat, opts: &ConllOptions) -> Result<Opti
         Some(("I", e)) if !e.is_empty() => (false, e),
         _ => return Err(format!("tag {tag:?} is not O, B-TYPE or I-TYPE")),
     };
-    if format == TokenFormat::Germeval && !opts.keep_deriv_part && (entity.ends_with("deriv") || entity.ends_with("part")) {
+    if format == TokenFormat::Germeval
+        && !opts.keep_deriv_part
+        && (entity.ends_with("deriv") || entity.ends_with("part"))
+    {
         return Ok(None);
     }
     Ok(Some((begins, entity.to_owned())))

@@ -41,7 +41,9 @@ pub fn import_file(
             let mut lines = content.lines().enumerate();
             match lines.next() {
                 Some((_, h)) if h.trim_end() == "index_id\tcategory\ttext" => {}
-                _ => return Err(FormatError::malformed(path, 1, "expected the header `index_id<TAB>category<TAB>text`")),
+                _ => {
+                    return Err(FormatError::malformed(path, 1, "expected the header `index_id<TAB>category<TAB>text`"))
+                }
             }
             for (i, line) in lines {
                 if line.trim().is_empty() {
@@ -64,7 +66,11 @@ pub fn import_file(
                 }
                 let cols: Vec<&str> = line.split('\t').collect();
                 let [title, body, label] = cols.as_slice() else {
-                    return Err(FormatError::malformed(path, i + 1, format!("expected title<TAB>body<TAB>label, got {} columns", cols.len())));
+                    return Err(FormatError::malformed(
+                        path,
+                        i + 1,
+                        format!("expected title<TAB>body<TAB>label, got {} columns", cols.len()),
+                    ));
                 };
                 if label.trim().is_empty() {
                     return Err(FormatError::malformed(path, i + 1, "empty label"));
@@ -76,7 +82,11 @@ pub fn import_file(
             for (n, row) in parse_quoted_csv(&content, ';', '\'').into_iter().enumerate() {
                 let (line, fields) = row.map_err(|(line, m)| FormatError::malformed(path, line, m))?;
                 let [label, text] = fields.as_slice() else {
-                    return Err(FormatError::malformed(path, line, format!("expected label;text, got {} fields", fields.len())));
+                    return Err(FormatError::malformed(
+                        path,
+                        line,
+                        format!("expected label;text, got {} fields", fields.len()),
+                    ));
                 };
                 push(format!("{stem}-{:06}", n + 1), text.clone(), label);
             }
@@ -162,7 +172,13 @@ mod tests {
     fn gnad_style_quoting() {
         let rows = parse_quoted_csv("Sport;'Er sagt: ''Tor!''; dann\nmehr'\nWeb;plain\n", ';', '\'');
         let rows: Vec<Vec<String>> = rows.into_iter().map(|r| r.unwrap().1).collect();
-        assert_eq!(rows, vec![vec!["Sport".to_owned(), "Er sagt: 'Tor!'; dann\nmehr".to_owned()], vec!["Web".into(), "plain".into()]]);
+        assert_eq!(
+            rows,
+            vec![
+                vec!["Sport".to_owned(), "Er sagt: 'Tor!'; dann\nmehr".to_owned()],
+                vec!["Web".into(), "plain".into()]
+            ]
+        );
         assert!(parse_quoted_csv("a;'open", ';', '\'')[0].is_err());
     }
 }

@@ -36,7 +36,14 @@ pub fn export(records: &[AnnotationRecord]) -> Value {
             if let Some(score) = e.score {
                 body[0]["postilla:score"] = json!(score);
             }
-            items.push(annotation(&r.id, &format!("entity-{}", i + 1), body, json!({"source": source, "selector": selectors}), &generator, r));
+            items.push(annotation(
+                &r.id,
+                &format!("entity-{}", i + 1),
+                body,
+                json!({"source": source, "selector": selectors}),
+                &generator,
+                r,
+            ));
         }
         for (i, t) in r.topics.iter().enumerate() {
             let mut body = json!([{"type": "TextualBody", "purpose": "classifying", "value": t.label}]);
@@ -55,7 +62,14 @@ pub fn export(records: &[AnnotationRecord]) -> Value {
     })
 }
 
-fn annotation(doc: &str, suffix: &str, body: Value, target: Value, generator: &Option<Value>, r: &AnnotationRecord) -> Value {
+fn annotation(
+    doc: &str,
+    suffix: &str,
+    body: Value,
+    target: Value,
+    generator: &Option<Value>,
+    r: &AnnotationRecord,
+) -> Value {
     let mut a = json!({
         "type": "Annotation",
         "id": format!("urn:postilla:{doc}:{suffix}"),

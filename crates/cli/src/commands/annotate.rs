@@ -11,9 +11,9 @@ use postilla_annotator::input::{flag_duplicates, read_input, InputItem};
 use postilla_annotator::jsonl::JsonlWriter;
 use postilla_annotator::resume::{item_id, parse_shard, shard_of, ResumeState};
 use postilla_core::annotate::{Annotator, AnnotatorConfig, TopicMethod, TopicsConfig};
-use postilla_core::topics::{EmbeddingOptions, NliOptions, TopicCalibration, TopicTaxonomy};
 use postilla_core::model::{DeviceChoice, Engine};
 use postilla_core::ner::{Aggregation, NerOptions};
+use postilla_core::topics::{EmbeddingOptions, NliOptions, TopicCalibration, TopicTaxonomy};
 
 use crate::Outcome;
 
@@ -120,7 +120,9 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
         Some(dir) => Some(dir.clone()),
         None if Path::new(DEFAULT_NER).join("config.json").exists() => Some(PathBuf::from(DEFAULT_NER)),
         None => {
-            eprintln!("postilla: note: no --ner model given and {DEFAULT_NER} is not built: records will have no entities");
+            eprintln!(
+                "postilla: note: no --ner model given and {DEFAULT_NER} is not built: records will have no entities"
+            );
             None
         }
     };
@@ -182,7 +184,12 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
             calibration,
         })
     };
-    let config = AnnotatorConfig { ner: ner_dir.map(|d| (d, options)), topics, with_text: args.with_text, threads: args.threads };
+    let config = AnnotatorConfig {
+        ner: ner_dir.map(|d| (d, options)),
+        topics,
+        with_text: args.with_text,
+        threads: args.threads,
+    };
     let annotator = Annotator::new(config).context("loading models")?;
 
     let shard = args.shard.as_deref().map(parse_shard).transpose().map_err(anyhow::Error::msg)?;
@@ -198,7 +205,11 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
         }
         let state = ResumeState::open(&args.output, annotator.provenance())?;
         if state.truncated_bytes > 0 {
-            eprintln!("postilla: resume: cut a torn last line ({} bytes) from {}", state.truncated_bytes, args.output.display());
+            eprintln!(
+                "postilla: resume: cut a torn last line ({} bytes) from {}",
+                state.truncated_bytes,
+                args.output.display()
+            );
         }
         eprintln!("postilla: resume: {} documents already in {}", state.len(), args.output.display());
         // a changed document is unusable input: stop (exit 2) before annotating it twice
@@ -318,7 +329,8 @@ fn progress_bar(total: Option<u64>) -> ProgressBar {
         None => {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {pos} docs  {per_sec}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ProgressStyle::with_template("{spinner} {pos} docs  {per_sec}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             bar
         }

@@ -66,7 +66,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
         if args.json {
             println!("{}", serde_json::to_string_pretty(&cmp)?);
         } else {
-            println!("paired bootstrap, {} resamples, seed {}: B = {}, A = {}", cmp.samples, cmp.seed, args.pred[1].display(), args.pred[0].display());
+            println!(
+                "paired bootstrap, {} resamples, seed {}: B = {}, A = {}",
+                cmp.samples,
+                cmp.seed,
+                args.pred[1].display(),
+                args.pred[0].display()
+            );
             println!("{:<34} {:>8} {:>8} {:>8} {:>8}", "metric", "A", "B", "B-A", "p");
             for (k, m) in &cmp.metrics {
                 println!("{k:<34} {:>8.4} {:>8.4} {:>+8.4} {:>8.4}", m.a, m.b, m.delta, m.p_value);

@@ -63,7 +63,12 @@ pub struct ImportArgs {
 /// Runs `postilla import`.
 pub fn run(args: ImportArgs) -> anyhow::Result<Outcome> {
     let map = LabelMap::parse(&args.map).map_err(anyhow::Error::msg).context("--map")?;
-    let opts = ConllOptions { doc_per_sentence: args.doc_per_sentence, nested: args.nested, keep_deriv_part: args.keep_deriv_part, map: map.clone() };
+    let opts = ConllOptions {
+        doc_per_sentence: args.doc_per_sentence,
+        nested: args.nested,
+        keep_deriv_part: args.keep_deriv_part,
+        map: map.clone(),
+    };
     let mut stats = ImportStats::default();
     let mut records = Vec::new();
     for file in &args.files {

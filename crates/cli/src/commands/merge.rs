@@ -76,6 +76,11 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
         writer.write(r)?;
     }
     writer.sync()?;
-    eprintln!("postilla: merged {} records from {} shards -> {}", records.len(), args.shards.len(), args.output.display());
+    eprintln!(
+        "postilla: merged {} records from {} shards -> {}",
+        records.len(),
+        args.shards.len(),
+        args.output.display()
+    );
     Ok(Outcome::Success)
 }

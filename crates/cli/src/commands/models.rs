@@ -89,7 +89,8 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<Outcome> {
         }
         ModelsAction::Manifest { dir, upstream } => {
             let name = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
-            let manifest = Manifest::of_dir(&dir, &name, &upstream).with_context(|| format!("hashing {}", dir.display()))?;
+            let manifest =
+                Manifest::of_dir(&dir, &name, &upstream).with_context(|| format!("hashing {}", dir.display()))?;
             let path = dir.join(MANIFEST_FILE);
             manifest.write(&path)?;
             println!("{}: {} files", path.display(), manifest.files.len());

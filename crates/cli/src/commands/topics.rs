@@ -73,7 +73,8 @@ fn calibrate(args: CalibrateArgs) -> anyhow::Result<Outcome> {
         Some(path) => TopicTaxonomy::from_file(path)?,
         None => TopicTaxonomy::from_toml(NEWS_TAXONOMY, "taxonomies/news.toml (built in)")?,
     };
-    let model_sha = model_identity(&args.topic_model).context("topic model")?["sha256"].as_str().unwrap_or_default().to_owned();
+    let model_sha =
+        model_identity(&args.topic_model).context("topic model")?["sha256"].as_str().unwrap_or_default().to_owned();
     let encoder = SentenceEncoder::load(&args.topic_model, args.device).context("loading the topic model")?;
     let options = EmbeddingOptions { batch_size: args.batch_size, ..EmbeddingOptions::default() };
     let scorer = EmbeddingTopicScorer::new(encoder, taxonomy, options)?;

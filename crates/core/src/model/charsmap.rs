@@ -120,7 +120,7 @@ impl DoubleArrayBuilder {
     fn build(mut self, nodes: &[TrieNode]) -> Vec<u32> {
         self.ensure(256);
         self.used[0] = true; // root
-        // (node index, its position in the array)
+                             // (node index, its position in the array)
         let mut queue = std::collections::VecDeque::from([(0usize, 0u32)]);
         while let Some((node, pos)) = queue.pop_front() {
             let n = &nodes[node];

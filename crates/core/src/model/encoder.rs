@@ -202,9 +202,10 @@ impl FusedEncoder {
         for layer in &self.layers {
             let qkv = layer.qkv.apply(&x).view([batch, length, 3, heads, head_dim]).permute([2, 0, 3, 1, 4]);
             let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
-            let context = Tensor::f_scaled_dot_product_attention(&q, &k, &v, Some(&attention_mask), 0.0, false, None::<f64>)?
-                .transpose(1, 2)
-                .reshape([batch, length, hidden]);
+            let context =
+                Tensor::f_scaled_dot_product_attention(&q, &k, &v, Some(&attention_mask), 0.0, false, None::<f64>)?
+                    .transpose(1, 2)
+                    .reshape([batch, length, hidden]);
             let attended = self.norm(&(layer.attention_out.apply(&context) + &x), &layer.attention_norm);
             let intermediate = layer.intermediate.apply(&attended).gelu("none");
             x = self.norm(&(layer.output.apply(&intermediate) + &attended), &layer.output_norm);

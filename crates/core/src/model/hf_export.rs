@@ -85,7 +85,11 @@ fn shape_of(hf_name: &str, e5: &E5File) -> Vec<usize> {
     } else if hf_name.ends_with("token_type_embeddings.weight") {
         vec![h.type_vocab, h.hidden]
     } else if hf_name.contains("intermediate.dense") {
-        if vector { vec![h.ffn] } else { vec![h.ffn, h.hidden] }
+        if vector {
+            vec![h.ffn]
+        } else {
+            vec![h.ffn, h.hidden]
+        }
     } else if hf_name.ends_with("output.dense.weight") && !hf_name.contains("attention") {
         vec![h.hidden, h.ffn]
     } else if vector {
@@ -183,7 +187,13 @@ fn config_json(e5: &E5File) -> Value {
 
 fn special_tokens(e5: &E5File) -> Vec<(u32, &'static str)> {
     let mask = e5.vocab.pieces.iter().position(|(p, _)| p == "<mask>").unwrap_or(e5.vocab.pieces.len() - 1) as u32;
-    vec![(e5.vocab.bos, "<s>"), (e5.vocab.pad, "<pad>"), (e5.vocab.eos, "</s>"), (e5.vocab.unk, "<unk>"), (mask, "<mask>")]
+    vec![
+        (e5.vocab.bos, "<s>"),
+        (e5.vocab.pad, "<pad>"),
+        (e5.vocab.eos, "</s>"),
+        (e5.vocab.unk, "<unk>"),
+        (mask, "<mask>"),
+    ]
 }
 
 /// `tokenizer.json` for the `tokenizers` crate (see the module docs for the decisions).

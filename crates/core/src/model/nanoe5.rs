@@ -197,9 +197,8 @@ impl E5File {
         for i in 0..n {
             let (a, b) = (offset(i), offset(i + 1));
             let raw = blob.get(a..b).ok_or_else(|| ModelError::Format(format!("piece {i} out of range")))?;
-            let piece = std::str::from_utf8(raw)
-                .map_err(|_| ModelError::Format(format!("piece {i} is not UTF-8")))?
-                .to_owned();
+            let piece =
+                std::str::from_utf8(raw).map_err(|_| ModelError::Format(format!("piece {i} is not UTF-8")))?.to_owned();
             let s = &scores_raw[i * 4..i * 4 + 4];
             let score = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
             pieces.push((piece, f64::from(score)));
@@ -260,10 +259,7 @@ impl E5File {
 
     /// Returns the named tensor as f32 values, dequantizing Q4_0 blocks.
     pub fn dequantize(&self, bytes: &[u8], name: &str) -> Result<Vec<f32>, ModelError> {
-        let t = self
-            .tensors
-            .get(name)
-            .ok_or_else(|| ModelError::Format(format!("E5S1 file has no tensor {name}")))?;
+        let t = self.tensors.get(name).ok_or_else(|| ModelError::Format(format!("E5S1 file has no tensor {name}")))?;
         let data = &bytes[t.offset..t.offset + t.bytes];
         Ok(match t.dtype {
             E5DType::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),

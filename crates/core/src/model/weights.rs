@@ -55,7 +55,8 @@ impl SafetensorsIndex {
     fn read(file: &File, path: &Path) -> Result<Self, ModelError> {
         let len = file.metadata().map_err(|e| ModelError::io(path, e))?.len();
         let mut prefix = [0u8; 8];
-        file.read_exact_at(&mut prefix, 0).map_err(|_| corrupt(path, format!("{len} bytes is too short for a header")))?;
+        file.read_exact_at(&mut prefix, 0)
+            .map_err(|_| corrupt(path, format!("{len} bytes is too short for a header")))?;
         let n = u64::from_le_bytes(prefix);
         if n > MAX_HEADER || 8 + n > len {
             return Err(corrupt(path, format!("header of {n} bytes in a file of {len} bytes (truncated?)")));
@@ -71,10 +72,16 @@ impl SafetensorsIndex {
             let element = dtype_kind(info.dtype).map_or(1, |(_, size)| size);
             let expected = info.shape.iter().product::<usize>() * element;
             if end < start || end - start != expected {
-                return Err(corrupt(path, format!("tensor {name:?}: {} bytes for shape {:?}", end.saturating_sub(start), info.shape)));
+                return Err(corrupt(
+                    path,
+                    format!("tensor {name:?}: {} bytes for shape {:?}", end.saturating_sub(start), info.shape),
+                ));
             }
             if end as u64 > data_len {
-                return Err(corrupt(path, format!("tensor {name:?} ends at byte {end} of {data_len} (file truncated)")));
+                return Err(corrupt(
+                    path,
+                    format!("tensor {name:?} ends at byte {end} of {data_len} (file truncated)"),
+                ));
             }
             tensors.insert(name, info.clone());
         }
@@ -166,7 +173,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let values = Tensor::from_slice(&[1f32, 2., 3., 4., 5., 6.]).view([2, 3]);
         let path = dir.path().join("m.safetensors");
-        write(&path, &[("layer.weight", values.shallow_clone()), ("unused", Tensor::zeros([1], (Kind::Float, Device::Cpu)))]);
+        write(
+            &path,
+            &[("layer.weight", values.shallow_clone()), ("unused", Tensor::zeros([1], (Kind::Float, Device::Cpu)))],
+        );
         let (mut vs, w) = store();
         load_weights(&mut vs, &path, Architecture::Bert).expect("load");
         assert_eq!((&w - &values).abs().max().double_value(&[]), 0.0);

@@ -118,7 +118,9 @@ fn is_subword(tok: &TokenPrediction, chars: &[char], rule: &WordRule) -> bool {
     let (start, end) = tok.span;
     match rule {
         WordRule::SubwordPrefix => tok.token_chars != end - start,
-        WordRule::Whitespace => start > 0 && !chars[start - 1].is_whitespace() && !chars.get(start).is_some_and(|c| c.is_whitespace()),
+        WordRule::Whitespace => {
+            start > 0 && !chars[start - 1].is_whitespace() && !chars.get(start).is_some_and(|c| c.is_whitespace())
+        }
     }
 }
 
@@ -247,7 +249,13 @@ mod tests {
     fn iob2_and_iob1_sequences() {
         let l = labels(&["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]);
         let text: Vec<char> = "Anna Rossi vive a Roma".chars().collect();
-        let toks = vec![tok((0, 4), 4, 1, 5), tok((5, 10), 5, 2, 5), tok((11, 15), 4, 0, 5), tok((16, 17), 1, 0, 5), tok((18, 22), 4, 4, 5)];
+        let toks = vec![
+            tok((0, 4), 4, 1, 5),
+            tok((5, 10), 5, 2, 5),
+            tok((11, 15), 4, 0, 5),
+            tok((16, 17), 1, 0, 5),
+            tok((18, 22), 4, 4, 5),
+        ];
         let e = decode_entities(&toks, &text, &l, &WordRule::Whitespace, Aggregation::First);
         assert_eq!(e.len(), 2);
         assert_eq!((e[0].start, e[0].end, e[0].label.as_str()), (0, 10, "PER"));

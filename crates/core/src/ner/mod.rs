@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 
 use tch::{Device, Kind};
 
-pub use decode::{Aggregation, DecodedEntity, WordRule};
 use decode::{decode_entities, TokenPrediction};
+pub use decode::{Aggregation, DecodedEntity, WordRule};
 use labels::LabelSet;
 use model::TokenClassifier;
 use windows::WindowPlan;
@@ -131,9 +131,7 @@ impl NerPipeline {
             [] => (None, None),
             [e] => (None, Some(i64::from(*e))),
             [b, e] => (Some(i64::from(*b)), Some(i64::from(*e))),
-            other => {
-                return Err(ModelError::Tokenizer(format!("unexpected special tokens around a text: {other:?}")))
-            }
+            other => return Err(ModelError::Tokenizer(format!("unexpected special tokens around a text: {other:?}"))),
         };
         let unk = ["<unk>", "[UNK]"].iter().find_map(|t| tokenizer.token_to_id(t));
         let n_special = specials.len();
@@ -154,7 +152,10 @@ impl NerPipeline {
 
     /// The options in force; `max_length` is the effective one (capped by the model).
     pub fn options(&self) -> NerOptions {
-        NerOptions { max_length: self.capacity + usize::from(self.bos.is_some()) + usize::from(self.eos.is_some()), ..self.options.clone() }
+        NerOptions {
+            max_length: self.capacity + usize::from(self.bos.is_some()) + usize::from(self.eos.is_some()),
+            ..self.options.clone()
+        }
     }
 
     /// The entity types the model predicts.
@@ -188,7 +189,13 @@ impl NerPipeline {
             let token_chars =
                 self.tokenizer.inner().id_to_token(enc.ids[i]).map_or(span.1 - span.0, |t| t.chars().count());
             ids.push(i64::from(enc.ids[i]));
-            tokens.push(TokenPrediction { span, trimmed, token_chars, is_unknown: Some(enc.ids[i]) == unk, probs: Vec::new() });
+            tokens.push(TokenPrediction {
+                span,
+                trimmed,
+                token_chars,
+                is_unknown: Some(enc.ids[i]) == unk,
+                probs: Vec::new(),
+            });
         }
         Ok(DocTokens { ids, tokens, chars })
     }
@@ -230,7 +237,8 @@ impl NerPipeline {
             .iter()
             .zip(&docs)
             .map(|(text, doc)| {
-                let decoded = decode_entities(&doc.tokens, &doc.chars, &self.labels, &self.word_rule, self.options.aggregation);
+                let decoded =
+                    decode_entities(&doc.tokens, &doc.chars, &self.labels, &self.word_rule, self.options.aggregation);
                 to_entities(text, &doc.chars, decoded)
             })
             .collect())
@@ -239,9 +247,8 @@ impl NerPipeline {
     /// One padded forward pass; returns per window, per content token, the label
     /// probabilities (softmax over the logits).
     fn forward<'a>(&self, windows: impl Iterator<Item = &'a [i64]>) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
-        let rows: Vec<Vec<i64>> = windows
-            .map(|w| self.bos.into_iter().chain(w.iter().copied()).chain(self.eos).collect())
-            .collect();
+        let rows: Vec<Vec<i64>> =
+            windows.map(|w| self.bos.into_iter().chain(w.iter().copied()).chain(self.eos).collect()).collect();
         let PaddedBatch { ids, mask, len: max_len } =
             PaddedBatch::new(&rows, self.classifier.pad_token_id, self.classifier.device());
         let logits = self.classifier.logits(&ids, &mask)?;

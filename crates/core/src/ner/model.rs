@@ -11,10 +11,9 @@ use rust_bert::distilbert::{DistilBertConfig, DistilBertForTokenClassification};
 use rust_bert::roberta::RobertaForTokenClassification;
 use tch::{nn, Device, Tensor};
 
-
 use crate::error::ModelError;
-use crate::model::encoder::{EncoderShape, Engine, FusedEncoder, Positions};
 use crate::model::arch::{parse_config, Architecture, ClassifierConfig};
+use crate::model::encoder::{EncoderShape, Engine, FusedEncoder, Positions};
 use crate::model::weights::load_weights;
 use crate::model::weights_file;
 
@@ -50,7 +49,9 @@ impl TokenClassifier {
         let mut vs = nn::VarStore::new(device);
         let root = vs.root();
         let network = match architecture {
-            Architecture::Bert => Network::Bert(BertForTokenClassification::new(&root, &parse_config::<BertConfig>(dir, &config)?)?),
+            Architecture::Bert => {
+                Network::Bert(BertForTokenClassification::new(&root, &parse_config::<BertConfig>(dir, &config)?)?)
+            }
             Architecture::XlmRoberta => {
                 Network::Roberta(RobertaForTokenClassification::new(&root, &parse_config::<BertConfig>(dir, &config)?)?)
             }
@@ -67,10 +68,8 @@ impl TokenClassifier {
         if device == Device::Cpu {
             vs.float();
         }
-        let max_position_embeddings = config
-            .get("max_position_embeddings")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(512) as usize;
+        let max_position_embeddings =
+            config.get("max_position_embeddings").and_then(|v| v.as_u64()).unwrap_or(512) as usize;
         let pad_token_id = config.get("pad_token_id").and_then(|v| v.as_i64()).unwrap_or(0);
         let fused = match (engine, architecture) {
             (Engine::Fused, Architecture::Bert) => fused_encoder(&vs, &config, "bert", Positions::Absolute),
@@ -106,7 +105,6 @@ impl TokenClassifier {
     }
 }
 
-
 /// The fused encoder over a classifier's var store (encoder under `prefix`, head `classifier`).
 fn fused_encoder(
     vs: &nn::VarStore,
@@ -117,5 +115,9 @@ fn fused_encoder(
     let variables = vs.variables();
     let shape = EncoderShape::from_config(config, positions)?;
     let encoder = FusedEncoder::from_variables(&variables, prefix, shape)?;
-    Some((encoder, variables.get("classifier.weight")?.shallow_clone(), variables.get("classifier.bias")?.shallow_clone()))
+    Some((
+        encoder,
+        variables.get("classifier.weight")?.shallow_clone(),
+        variables.get("classifier.bias")?.shallow_clone(),
+    ))
 }

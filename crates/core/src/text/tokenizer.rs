@@ -48,7 +48,11 @@ impl TextTokenizer {
     pub fn from_dir(dir: &Path) -> Result<Self, ModelError> {
         let path = dir.join("tokenizer.json");
         if !path.exists() {
-            return Err(ModelError::MissingFile { dir: dir.into(), file: "tokenizer.json".into(), hint: String::new() });
+            return Err(ModelError::MissingFile {
+                dir: dir.into(),
+                file: "tokenizer.json".into(),
+                hint: String::new(),
+            });
         }
         Self::from_file(&path)
     }
@@ -58,9 +62,7 @@ impl TextTokenizer {
     pub fn from_file(path: &Path) -> Result<Self, ModelError> {
         let mut inner = tokenizers::Tokenizer::from_file(path)
             .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
-        inner
-            .with_truncation(None)
-            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        inner.with_truncation(None).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         inner.with_padding(None);
         Ok(TextTokenizer { inner })
     }

@@ -159,11 +159,10 @@ impl TopicCalibration {
 
     /// Writes the calibration as pretty JSON.
     pub fn write(&self, path: &Path) -> Result<(), CalibrationError> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| CalibrationError::Format {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        std::fs::write(path, text + "\n").map_err(|e| CalibrationError::Io { path: path.display().to_string(), source: e })
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| CalibrationError::Format { path: path.display().to_string(), message: e.to_string() })?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| CalibrationError::Io { path: path.display().to_string(), source: e })
     }
 
     /// Checks that the calibration was computed for this taxonomy and encoder; `origin` names

@@ -50,7 +50,10 @@ pub struct EmbeddingTopicScorer {
 
 impl std::fmt::Debug for EmbeddingTopicScorer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmbeddingTopicScorer").field("taxonomy", &self.taxonomy.name).field("options", &self.options).finish()
+        f.debug_struct("EmbeddingTopicScorer")
+            .field("taxonomy", &self.taxonomy.name)
+            .field("options", &self.options)
+            .finish()
     }
 }
 
@@ -64,7 +67,11 @@ fn normalise(mut v: Vec<f32>) -> Vec<f32> {
 
 impl EmbeddingTopicScorer {
     /// Embeds every description of the taxonomy once.
-    pub fn new(encoder: SentenceEncoder, taxonomy: TopicTaxonomy, options: EmbeddingOptions) -> Result<Self, ModelError> {
+    pub fn new(
+        encoder: SentenceEncoder,
+        taxonomy: TopicTaxonomy,
+        options: EmbeddingOptions,
+    ) -> Result<Self, ModelError> {
         let mut prototypes = BTreeMap::new();
         for lang in &taxonomy.languages {
             let mut protos = Vec::with_capacity(taxonomy.topics.len());

@@ -25,8 +25,8 @@ use tokenizers::{EncodeInput, TruncationDirection, TruncationParams, TruncationS
 use super::taxonomy::TopicTaxonomy;
 use crate::error::ModelError;
 use crate::model::arch::{parse_config, Architecture, ClassifierConfig};
-use crate::model::weights::load_weights;
 use crate::model::batch::{pad_rows, PaddedBatch};
+use crate::model::weights::load_weights;
 use crate::model::{weights_file, DeviceChoice};
 
 /// How chunk scores are combined per topic.
@@ -69,7 +69,14 @@ pub struct NliOptions {
 
 impl Default for NliOptions {
     fn default() -> Self {
-        NliOptions { multi_label: false, threshold: 0.5, aggregate: ChunkAggregation::Mean, batch_size: 16, max_length: 512, device: DeviceChoice::Cpu }
+        NliOptions {
+            multi_label: false,
+            threshold: 0.5,
+            aggregate: ChunkAggregation::Mean,
+            batch_size: 16,
+            max_length: 512,
+            device: DeviceChoice::Cpu,
+        }
     }
 }
 
@@ -109,7 +116,10 @@ pub fn nli_indices(id2label: &std::collections::BTreeMap<i64, String>) -> Result
             .map(|(i, _)| *i as usize)
     };
     let entailment = find(&["entail"]).ok_or_else(|| {
-        format!("the model's labels {:?} name no entailment class: not an NLI model", id2label.values().collect::<Vec<_>>())
+        format!(
+            "the model's labels {:?} name no entailment class: not an NLI model",
+            id2label.values().collect::<Vec<_>>()
+        )
     })?;
     let contradiction = find(&["contradict"])
         .or_else(|| find(&["not_entail", "not entail", "non_entail", "non-entail", "not-entail"]))
@@ -142,17 +152,21 @@ impl NliTopicScorer {
         let mut vs = nn::VarStore::new(device);
         let root = vs.root();
         let network = match architecture {
-            Architecture::Bert => Network::Bert(BertForSequenceClassification::new(&root, &parse_config::<BertConfig>(dir, &config)?)?),
-            Architecture::XlmRoberta => {
-                Network::Roberta(RobertaForSequenceClassification::new(&root, &parse_config::<BertConfig>(dir, &config)?)?)
+            Architecture::Bert => {
+                Network::Bert(BertForSequenceClassification::new(&root, &parse_config::<BertConfig>(dir, &config)?)?)
             }
+            Architecture::XlmRoberta => Network::Roberta(RobertaForSequenceClassification::new(
+                &root,
+                &parse_config::<BertConfig>(dir, &config)?,
+            )?),
             Architecture::DistilBert => Network::DistilBert(DistilBertModelClassifier::new(
                 &root,
                 &parse_config::<DistilBertConfig>(dir, &config)?,
             )?),
-            Architecture::DebertaV2 => {
-                Network::DebertaV2(DebertaV2ForSequenceClassification::new(&root, &parse_config::<DebertaV2Config>(dir, &config)?)?)
-            }
+            Architecture::DebertaV2 => Network::DebertaV2(DebertaV2ForSequenceClassification::new(
+                &root,
+                &parse_config::<DebertaV2Config>(dir, &config)?,
+            )?),
         };
         load_weights(&mut vs, &weights, architecture)?;
         if device == Device::Cpu {
@@ -173,7 +187,18 @@ impl NliTopicScorer {
             .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         tokenizer.with_padding(None);
         let pad = config.get("pad_token_id").and_then(|v| v.as_i64()).unwrap_or(0);
-        Ok(NliTopicScorer { network, _vs: vs, device, tokenizer, taxonomy, entailment, contradiction, pad, max_length, options })
+        Ok(NliTopicScorer {
+            network,
+            _vs: vs,
+            device,
+            tokenizer,
+            taxonomy,
+            entailment,
+            contradiction,
+            pad,
+            max_length,
+            options,
+        })
     }
 
     /// The taxonomy.
@@ -220,7 +245,13 @@ impl NliTopicScorer {
         let mut n_chunks = Vec::with_capacity(texts.len());
         for (i, (text, lang)) in texts.iter().zip(languages).enumerate() {
             let hypotheses: Vec<String> = (0..n_topics).map(|t| self.hypothesis(lang, t)).collect();
-            let longest = hypotheses.iter().map(|h| self.tokens(h)).collect::<Result<Vec<_>, _>>()?.into_iter().max().unwrap_or(0);
+            let longest = hypotheses
+                .iter()
+                .map(|h| self.tokens(h))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .max()
+                .unwrap_or(0);
             let budget = self.max_length.saturating_sub(longest + 4).max(8);
             let chunks = self.chunks(text, budget)?;
             n_chunks.push(chunks.len());
@@ -307,9 +338,13 @@ impl NliTopicScorer {
         }
     }
 
-    fn forward<'a>(&self, encodings: impl Iterator<Item = &'a tokenizers::Encoding>) -> Result<Vec<Vec<f32>>, ModelError> {
+    fn forward<'a>(
+        &self,
+        encodings: impl Iterator<Item = &'a tokenizers::Encoding>,
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
         let encodings: Vec<&tokenizers::Encoding> = encodings.collect();
-        let rows: Vec<Vec<i64>> = encodings.iter().map(|e| e.get_ids().iter().map(|&x| i64::from(x)).collect()).collect();
+        let rows: Vec<Vec<i64>> =
+            encodings.iter().map(|e| e.get_ids().iter().map(|&x| i64::from(x)).collect()).collect();
         let type_rows: Vec<Vec<i64>> =
             encodings.iter().map(|e| e.get_type_ids().iter().map(|&x| i64::from(x)).collect()).collect();
         let PaddedBatch { ids, mask, .. } = PaddedBatch::new(&rows, self.pad, self.device);
@@ -335,10 +370,11 @@ pub fn split_sentences(text: &str) -> Vec<&str> {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     for (k, &(i, c)) in chars.iter().enumerate() {
         let next_ws = chars.get(k + 1).is_none_or(|(_, n)| n.is_whitespace());
-        let boundary = c == '\n' || (matches!(c, '.' | '!' | '?' | '…' | '”' | '"' | '»' | ')') && next_ws && {
-            // the closing mark must follow a terminal punctuation mark
-            matches!(c, '.' | '!' | '?' | '…') || k > 0 && matches!(chars[k - 1].1, '.' | '!' | '?' | '…')
-        });
+        let boundary = c == '\n'
+            || (matches!(c, '.' | '!' | '?' | '…' | '”' | '"' | '»' | ')') && next_ws && {
+                // the closing mark must follow a terminal punctuation mark
+                matches!(c, '.' | '!' | '?' | '…') || k > 0 && matches!(chars[k - 1].1, '.' | '!' | '?' | '…')
+            });
         if boundary {
             let end = i + c.len_utf8();
             let s = text[start..end].trim();

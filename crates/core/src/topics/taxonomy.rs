@@ -142,13 +142,15 @@ pub struct TopicTaxonomy {
 impl TopicTaxonomy {
     /// Reads and validates a taxonomy file.
     pub fn from_file(path: &Path) -> Result<Self, TaxonomyError> {
-        let text = std::fs::read_to_string(path).map_err(|e| TaxonomyError::Io { path: path.display().to_string(), source: e })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| TaxonomyError::Io { path: path.display().to_string(), source: e })?;
         Self::from_toml(&text, &path.display().to_string())
     }
 
     /// Parses and validates taxonomy TOML; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, TaxonomyError> {
-        let invalid = |key: String, message: &str| TaxonomyError::Invalid { path: origin.into(), key, message: message.into() };
+        let invalid =
+            |key: String, message: &str| TaxonomyError::Invalid { path: origin.into(), key, message: message.into() };
         let raw: RawTaxonomy =
             toml::from_str(text).map_err(|e| TaxonomyError::Parse { path: origin.into(), message: e.to_string() })?;
         let name = raw.name.ok_or_else(|| invalid("name".into(), "missing"))?;
@@ -174,7 +176,8 @@ impl TopicTaxonomy {
         let mut topics = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         for (i, t) in raw.topics.into_iter().enumerate() {
-            let id = t.id.filter(|s| !s.trim().is_empty()).ok_or_else(|| invalid(format!("topics[{i}].id"), "missing"))?;
+            let id =
+                t.id.filter(|s| !s.trim().is_empty()).ok_or_else(|| invalid(format!("topics[{i}].id"), "missing"))?;
             if !seen.insert(id.clone()) {
                 return Err(invalid(format!("topics[{i}].id"), "duplicate id"));
             }
@@ -188,9 +191,9 @@ impl TopicTaxonomy {
                 if !languages.contains(&lang) {
                     return Err(invalid(format!("topics[{i}].{lang}"), "language not listed in `languages`"));
                 }
-                let tt: TopicText = value
-                    .try_into()
-                    .map_err(|e: toml::de::Error| invalid(format!("topics[{i}].{lang}"), &e.message().replace('\n', " ")))?;
+                let tt: TopicText = value.try_into().map_err(|e: toml::de::Error| {
+                    invalid(format!("topics[{i}].{lang}"), &e.message().replace('\n', " "))
+                })?;
                 if tt.label.trim().is_empty() || tt.description.sentences().iter().any(|s| s.trim().is_empty()) {
                     return Err(invalid(format!("topics[{i}].{lang}"), "empty label or description"));
                 }
@@ -198,12 +201,22 @@ impl TopicTaxonomy {
             }
             for lang in &languages {
                 if !text.contains_key(lang) {
-                    return Err(invalid(format!("topics[{i}].{lang}"), "missing (every topic needs every language in `languages`)"));
+                    return Err(invalid(
+                        format!("topics[{i}].{lang}"),
+                        "missing (every topic needs every language in `languages`)",
+                    ));
                 }
             }
             topics.push(Topic { id, threshold: t.threshold, text });
         }
-        Ok(TopicTaxonomy { name, languages, fallback, templates: raw.templates, topics, sha256: sha256_hex(text.as_bytes()) })
+        Ok(TopicTaxonomy {
+            name,
+            languages,
+            fallback,
+            templates: raw.templates,
+            topics,
+            sha256: sha256_hex(text.as_bytes()),
+        })
     }
 
     /// The language whose wording a document in `lang` uses, and whether that is a fallback.
@@ -271,7 +284,10 @@ mod shipped {
         let sib = TopicTaxonomy::from_file(&dir.join("sib200.toml")).expect("sib200.toml");
         let mut sib_ids: Vec<&str> = sib.topics.iter().map(|t| t.id.as_str()).collect();
         sib_ids.sort();
-        assert_eq!(sib_ids, ["entertainment", "geography", "health", "politics", "science/technology", "sports", "travel"]);
+        assert_eq!(
+            sib_ids,
+            ["entertainment", "geography", "health", "politics", "science/technology", "sports", "travel"]
+        );
         TopicTaxonomy::from_file(&dir.join("xglue-nc.toml")).expect("xglue-nc.toml");
     }
 }
