@@ -278,7 +278,7 @@ impl Annotator {
         &self,
         doc: &Document,
         lang: Option<LanguageTag>,
-        result: Result<(Vec<crate::ner::NerEntity>, Vec<(String, f64)>), ModelError>,
+        result: Result<DocumentAnnotations, ModelError>,
     ) -> AnnotationRecord {
         let mut r = AnnotationRecord::for_text(&doc.id, &doc.text);
         r.source = Some(doc.source.clone());
@@ -325,6 +325,9 @@ impl Annotator {
         r
     }
 }
+
+/// A document's entities and (topic id, score) pairs, before they become a record.
+type DocumentAnnotations = (Vec<crate::ner::NerEntity>, Vec<(String, f64)>);
 
 /// Scores are written with 6 decimals.
 fn round6(x: f64) -> f64 {

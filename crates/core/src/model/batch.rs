@@ -19,7 +19,7 @@ pub fn pad_rows(rows: &[Vec<i64>], fill: i64, device: Device) -> Tensor {
     let mut flat = Vec::with_capacity(rows.len() * len);
     for r in rows {
         flat.extend_from_slice(r);
-        flat.extend(std::iter::repeat(fill).take(len - r.len()));
+        flat.extend(std::iter::repeat_n(fill, len - r.len()));
     }
     Tensor::from_slice(&flat).view([rows.len() as i64, len as i64]).to(device)
 }

@@ -247,7 +247,7 @@ impl E5File {
                 E5DType::F32 => elements * 4,
                 E5DType::Q4_0 => elements / Q4_BLOCK * Q4_BLOCK_BYTES,
             };
-            if bytes != expected || offset.checked_add(bytes).map_or(true, |e| e > file_len) {
+            if bytes != expected || offset.checked_add(bytes).is_none_or(|e| e > file_len) {
                 return Err(ModelError::Format(format!(
                     "tensor {name}: {bytes} bytes at {offset} do not fit {elements} elements in a {file_len}-byte file"
                 )));

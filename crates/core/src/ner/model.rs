@@ -17,6 +17,8 @@ use crate::model::encoder::{EncoderShape, Engine, FusedEncoder, Positions};
 use crate::model::weights::load_weights;
 use crate::model::weights_file;
 
+// one value per loaded model: the size difference between variants costs nothing
+#[allow(clippy::large_enum_variant)]
 enum Network {
     Bert(BertForTokenClassification),
     Roberta(RobertaForTokenClassification),

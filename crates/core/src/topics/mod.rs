@@ -13,6 +13,8 @@ pub use taxonomy::TopicTaxonomy;
 
 /// A loaded topic method.
 #[derive(Debug)]
+// one value per loaded model: the size difference between variants costs nothing
+#[allow(clippy::large_enum_variant)]
 pub enum TopicScorer {
     /// Cosine with descriptions under a sentence encoder.
     Embedding(EmbeddingTopicScorer),

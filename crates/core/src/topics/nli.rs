@@ -80,6 +80,8 @@ impl Default for NliOptions {
     }
 }
 
+// one value per loaded model: the size difference between variants costs nothing
+#[allow(clippy::large_enum_variant)]
 enum Network {
     Bert(BertForSequenceClassification),
     Roberta(RobertaForSequenceClassification),
