@@ -57,6 +57,11 @@ def latin_piece(piece):
     return all(latin_char(c) for c in piece)
 
 
+def kept_piece_ids(tok):
+    """Ids (ascending) of the pieces of tokenizer.json `tok` that the pack keeps."""
+    return [i for i, (piece, _) in enumerate(tok["model"]["vocab"]) if latin_piece(piece)]
+
+
 def trim_tokenizer(tok, keep):
     """tokenizer.json (as a dict) restricted to the pieces with old ids `keep` (sorted)."""
     new_id = {old: new for new, old in enumerate(keep)}
@@ -113,7 +118,7 @@ def pack(args):
     from safetensors.torch import load_file, save_file
     os.makedirs(args.out, exist_ok=True)
     tok = json.load(open(os.path.join(args.base, "tokenizer.json"), encoding="utf-8"))
-    keep = [i for i, (piece, _) in enumerate(tok["model"]["vocab"]) if latin_piece(piece)]
+    keep = kept_piece_ids(tok)
     trimmed = trim_tokenizer(tok, keep)
     config = json.load(open(os.path.join(args.base, "config.json"), encoding="utf-8"))
     config["vocab_size"] = len(keep)

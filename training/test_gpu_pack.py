@@ -15,7 +15,7 @@ import torch  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
-from gpu_pack import latin_char, latin_piece  # noqa: E402
+from gpu_pack import kept_piece_ids, latin_char  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 DATA = os.path.join(ROOT, "..", "shared", "data")
@@ -53,7 +53,7 @@ def main():
 
         # weights: bit for bit, embedding rows selected by the kept pieces
         full_tok = json.load(open(os.path.join(E5, "tokenizer.json"), encoding="utf-8"))
-        keep = [i for i, (p, _) in enumerate(full_tok["model"]["vocab"]) if latin_piece(p)]
+        keep = kept_piece_ids(full_tok)
         original, unpacked = load_file(os.path.join(E5, "model.safetensors")), load_file(os.path.join(base, "model.safetensors"))
         assert set(original) == set(unpacked), set(original) ^ set(unpacked)
         for name, t in original.items():

@@ -58,15 +58,18 @@ def read_conll(path, sep=None, lang="it"):
     return sents
 
 
-def spans(tags):
+def spans(tags, strict=False):
+    """Entities of a tag sequence as half-open (start, end, type). An entity continues over
+    I-X of its type. With strict=True only B-X starts one (seqeval's mode="strict" with the
+    IOB2 scheme, for scoring); otherwise an I-X that continues nothing starts one too (IOB1,
+    tolerant reading of training data)."""
     out, cur = [], None
-    for i, t in enumerate(tags + ["O"]):
-        if cur and (t == "O" or t.startswith("B-") or t[2:] != cur[2]):
-            out.append(tuple(cur)); cur = None
-        if t.startswith("B-") or (t.startswith("I-") and cur is None):
-            cur = [i, i, t[2:]]
-        elif t.startswith("I-"):
-            cur[1] = i
+    for i, t in enumerate(list(tags) + ["O"]):
+        if cur is not None and not (t.startswith("I-") and t[2:] == cur[1]):
+            out.append((cur[0], i, cur[1]))
+            cur = None
+        if t.startswith("B-") or (not strict and t.startswith("I-") and cur is None):
+            cur = (i, t[2:])
     return out
 
 
@@ -75,7 +78,7 @@ def place_gazetteer(sentences):
     counts = collections.defaultdict(collections.Counter)
     for s in sentences:
         for a, b, label in spans(s["tags"]):
-            counts[" ".join(s["tokens"][a:b + 1])][label] += 1
+            counts[" ".join(s["tokens"][a:b])][label] += 1
     return {surface for surface, c in counts.items() if c["LOC"] > c["ORG"]}
 
 
@@ -84,9 +87,9 @@ def harmonise(sentences, places):
     changed = 0
     for s in sentences:
         for a, b, label in spans(s["tags"]):
-            if label == "ORG" and " ".join(s["tokens"][a:b + 1]) in places:
+            if label == "ORG" and " ".join(s["tokens"][a:b]) in places:
                 s["tags"][a] = "B-LOC"
-                for i in range(a + 1, b + 1):
+                for i in range(a + 1, b):
                     s["tags"][i] = "I-LOC"
                 changed += 1
     return changed
@@ -128,25 +131,11 @@ def encode(tokenizer, sentences, max_length):
     return enc, labels, italian_o
 
 
-def entity_spans(tags, types=None):
-    """Entities of an IOB2 tag sequence as (start, end, type), strictly: an entity starts at
-    B-X and continues over I-X; an I-X that continues nothing starts nothing (seqeval's
-    mode="strict" with the IOB2 scheme). `types` keeps only those types."""
-    spans, cur = [], None
-    for i, t in enumerate(list(tags) + ["O"]):
-        if cur is not None and not (t.startswith("I-") and t[2:] == cur[2]):
-            spans.append((cur[0], i, cur[2]))
-            cur = None
-        if t.startswith("B-"):
-            cur = [i, i + 1, t[2:]]
-    return {s for s in spans if types is None or s[2] in types}
-
-
 def strict_f1(gold, pred, types=None):
     """Strict entity-level micro P, R, F1 over lists of tag sequences."""
     tp = n_gold = n_pred = 0
     for g, p in zip(gold, pred):
-        gs, ps = entity_spans(g, types), entity_spans(p, types)
+        gs, ps = ({x for x in spans(tags, strict=True) if types is None or x[2] in types} for tags in (g, p))
         tp += len(gs & ps)
         n_gold += len(gs)
         n_pred += len(ps)

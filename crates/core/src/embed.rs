@@ -16,7 +16,7 @@ use tch::{nn, Device, Kind};
 use crate::error::ModelError;
 use crate::model::arch::Architecture;
 use crate::model::batch::PaddedBatch;
-use crate::model::encoder::{EncoderShape, Engine, FusedEncoder, Positions};
+use crate::model::encoder::{Engine, FusedEncoder, Positions};
 use crate::model::weights::load_weights;
 use crate::model::{read_config, weights_file, DeviceChoice};
 use crate::text::TextTokenizer;
@@ -74,8 +74,7 @@ impl SentenceEncoder {
             vs.float();
         }
         let fused = match engine {
-            Engine::Fused => EncoderShape::from_config(&config_value, Positions::Absolute)
-                .and_then(|shape| FusedEncoder::from_variables(&vs.variables(), "", shape)),
+            Engine::Fused => FusedEncoder::from_var_store(&vs, &config_value, "", Positions::Absolute),
             Engine::RustBert => None,
         };
         let specials = tokenizer.ids("", true)?;

@@ -22,7 +22,15 @@ const DEFAULT_NER: &str = "models/ner-it-de";
 /// The default encoder for the embedding topic method.
 pub const DEFAULT_TOPIC_MODEL: &str = "models/e5-small";
 /// The shipped news taxonomy (taxonomies/news.toml), used when --topics is not given.
-pub const NEWS_TAXONOMY: &str = include_str!("../../../../taxonomies/news.toml");
+const NEWS_TAXONOMY: &str = include_str!("../../../../taxonomies/news.toml");
+
+/// The taxonomy of `--topics FILE`, else the shipped news taxonomy.
+pub fn taxonomy(path: Option<&Path>) -> anyhow::Result<TopicTaxonomy> {
+    Ok(match path {
+        Some(path) => TopicTaxonomy::from_file(path)?,
+        None => TopicTaxonomy::from_toml(NEWS_TAXONOMY, "taxonomies/news.toml (built in)")?,
+    })
+}
 
 /// Arguments of `postilla annotate`.
 #[derive(Args, Debug)]
@@ -67,8 +75,8 @@ pub struct AnnotateArgs {
     /// Forward pass of BERT and XLM-R models: fused (Postilla's, with libtorch's fused
     /// attention and GELU kernels) or rust-bert (the reference implementation, slower). Both
     /// give the same output to ~1e-6.
-    #[arg(long, default_value = "fused", value_parser = ["fused", "rust-bert"])]
-    engine: String,
+    #[arg(long, default_value = "fused")]
+    engine: Engine,
     /// Copy each document's text into its record.
     #[arg(long)]
     with_text: bool,
@@ -126,7 +134,7 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
             None
         }
     };
-    let engine: Engine = args.engine.parse().map_err(anyhow::Error::msg)?;
+    let engine = args.engine;
     let options = NerOptions {
         engine,
         max_length: args.max_length,
@@ -144,10 +152,7 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
     let topics = if args.no_topics {
         None
     } else {
-        let taxonomy = match &args.topics {
-            Some(path) => TopicTaxonomy::from_file(path)?,
-            None => TopicTaxonomy::from_toml(NEWS_TAXONOMY, "taxonomies/news.toml (built in)")?,
-        };
+        let taxonomy = taxonomy(args.topics.as_deref())?;
         if !args.topic_model.join("config.json").exists() {
             bail!(
                 "topic model {} is not built (run `just setup`), or pass --topic-model DIR or --no-topics",

@@ -11,9 +11,9 @@ use postilla_core::annotate::model_identity;
 use postilla_core::embed::SentenceEncoder;
 use postilla_core::lang::LanguageIdentifier;
 use postilla_core::model::DeviceChoice;
-use postilla_core::topics::{EmbeddingOptions, EmbeddingTopicScorer, TopicCalibration, TopicTaxonomy};
+use postilla_core::topics::{EmbeddingOptions, EmbeddingTopicScorer};
 
-use super::annotate::{DEFAULT_TOPIC_MODEL, NEWS_TAXONOMY};
+use super::annotate::DEFAULT_TOPIC_MODEL;
 use crate::Outcome;
 
 /// Arguments of `postilla topics`.
@@ -69,10 +69,7 @@ fn calibrate(args: CalibrateArgs) -> anyhow::Result<Outcome> {
     if let Some(n) = args.threads {
         postilla_core::runtime::set_threads(n);
     }
-    let taxonomy = match &args.topics {
-        Some(path) => TopicTaxonomy::from_file(path)?,
-        None => TopicTaxonomy::from_toml(NEWS_TAXONOMY, "taxonomies/news.toml (built in)")?,
-    };
+    let taxonomy = super::annotate::taxonomy(args.topics.as_deref())?;
     let model_sha =
         model_identity(&args.topic_model).context("topic model")?["sha256"].as_str().unwrap_or_default().to_owned();
     let encoder = SentenceEncoder::load(&args.topic_model, args.device).context("loading the topic model")?;
@@ -80,38 +77,40 @@ fn calibrate(args: CalibrateArgs) -> anyhow::Result<Outcome> {
     let scorer = EmbeddingTopicScorer::new(encoder, taxonomy, options)?;
     let lang = LanguageIdentifier::new();
 
-    let mut cosines: BTreeMap<String, Vec<Vec<f64>>> = BTreeMap::new();
-    let (mut used, mut skipped) = (0usize, 0usize);
+    let (mut texts, mut skipped) = (Vec::new(), 0usize);
     for input in &args.inputs {
-        let items: Vec<_> = flag_duplicates(read_input(input).with_context(|| format!("input {input}"))?).collect();
-        for chunk in items.chunks(256) {
-            let docs: Vec<&str> = chunk.iter().filter_map(|i| i.as_ref().ok()).map(|d| d.text.as_str()).collect();
-            skipped += chunk.len() - docs.len();
-            let languages: Vec<&str> = docs
-                .iter()
-                .map(|t| scorer.taxonomy().language_for(lang.detect(t).as_ref().map(|g| g.code.as_str())).0)
-                .collect();
-            for (cos, l) in scorer.cosines(&docs, &languages)?.into_iter().zip(&languages) {
-                cosines.entry((*l).to_owned()).or_default().push(cos);
+        for item in flag_duplicates(read_input(input).with_context(|| format!("input {input}"))?) {
+            match item {
+                Ok(doc) => texts.push(doc.text),
+                Err(_) => skipped += 1,
             }
-            used += docs.len();
         }
     }
-    if used == 0 {
+    if texts.is_empty() {
         bail!("no readable texts in the inputs");
     }
-    let calibration = TopicCalibration::from_cosines(scorer.taxonomy(), &model_sha, &cosines)?;
-    calibration.write(&args.output)?;
-    let per_language: Vec<String> = cosines
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let languages: Vec<&str> = texts
         .iter()
-        .map(|(l, rows)| {
-            let note = if calibration.texts.contains_key(l) { "" } else { " (too few: left uncalibrated)" };
-            format!("{l} {}{note}", rows.len())
+        .map(|t| scorer.taxonomy().language_for(lang.detect(t).as_ref().map(|g| g.code.as_str())).0)
+        .collect();
+    let calibration = scorer.calibration(&texts, &languages, &model_sha)?;
+    calibration.write(&args.output)?;
+    let mut per_language: BTreeMap<&str, usize> = BTreeMap::new();
+    for l in &languages {
+        *per_language.entry(l).or_default() += 1;
+    }
+    let per_language: Vec<String> = per_language
+        .iter()
+        .map(|(l, n)| {
+            let note = if calibration.texts.contains_key(*l) { "" } else { " (too few: left uncalibrated)" };
+            format!("{l} {n}{note}")
         })
         .collect();
     eprintln!(
-        "postilla: calibrated taxonomy {} on {used} texts ({}; {skipped} unreadable skipped) -> {}",
+        "postilla: calibrated taxonomy {} on {} texts ({}; {skipped} unreadable skipped) -> {}",
         calibration.taxonomy,
+        texts.len(),
         per_language.join(", "),
         args.output.display()
     );

@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 
-use tch::{Kind, Tensor};
+use tch::{nn, Kind, Tensor};
 
 /// Which forward pass runs BERT-family encoders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -129,11 +129,21 @@ impl std::fmt::Debug for FusedEncoder {
 }
 
 impl FusedEncoder {
-    /// Builds the encoder over the variables of a rust-bert var store, under `prefix` (e.g.
-    /// `"bert"`, `"roberta"`, or `""` for a bare `BertModel`). The tensors are shared with the
-    /// var store, except the concatenated query/key/value weights. `None` when a tensor is
-    /// missing.
-    pub fn from_variables(variables: &HashMap<String, Tensor>, prefix: &str, shape: EncoderShape) -> Option<Self> {
+    /// Builds the encoder over a rust-bert var store whose encoder sits under `prefix` (e.g.
+    /// `"bert"`, `"roberta"`, or `""` for a bare `BertModel`), for the model's config.json.
+    /// The tensors are shared with the var store, except the concatenated query/key/value
+    /// weights. `None` where the fused forward does not apply (see
+    /// [`EncoderShape::from_config`]) or a tensor is missing.
+    pub fn from_var_store(
+        vs: &nn::VarStore,
+        config: &serde_json::Value,
+        prefix: &str,
+        positions: Positions,
+    ) -> Option<Self> {
+        Self::from_variables(&vs.variables(), prefix, EncoderShape::from_config(config, positions)?)
+    }
+
+    fn from_variables(variables: &HashMap<String, Tensor>, prefix: &str, shape: EncoderShape) -> Option<Self> {
         let name = |n: &str| if prefix.is_empty() { n.to_owned() } else { format!("{prefix}.{n}") };
         let get = |n: &str| variables.get(&name(n)).map(Tensor::shallow_clone);
         let linear = |n: &str| Some(Linear { weight: get(&format!("{n}.weight"))?, bias: get(&format!("{n}.bias"))? });

@@ -33,20 +33,37 @@ fn corrupt(path: &Path, message: impl Into<String>) -> ModelError {
     ModelError::Config { path: path.into(), message: format!("not a valid safetensors file: {}", message.into()) }
 }
 
-fn dtype_kind(dtype: Dtype) -> Option<(Kind, usize)> {
+/// The libtorch kind of a safetensors dtype (its element size is `Dtype::size`).
+fn dtype_kind(dtype: Dtype) -> Option<Kind> {
     Some(match dtype {
-        Dtype::F32 => (Kind::Float, 4),
-        Dtype::F16 => (Kind::Half, 2),
-        Dtype::BF16 => (Kind::BFloat16, 2),
-        Dtype::F64 => (Kind::Double, 8),
-        Dtype::I64 => (Kind::Int64, 8),
-        Dtype::I32 => (Kind::Int, 4),
-        Dtype::I16 => (Kind::Int16, 2),
-        Dtype::I8 => (Kind::Int8, 1),
-        Dtype::U8 => (Kind::Uint8, 1),
-        Dtype::BOOL => (Kind::Bool, 1),
+        Dtype::F32 => Kind::Float,
+        Dtype::F16 => Kind::Half,
+        Dtype::BF16 => Kind::BFloat16,
+        Dtype::F64 => Kind::Double,
+        Dtype::I64 => Kind::Int64,
+        Dtype::I32 => Kind::Int,
+        Dtype::I16 => Kind::Int16,
+        Dtype::I8 => Kind::Int8,
+        Dtype::U8 => Kind::Uint8,
+        Dtype::BOOL => Kind::Bool,
         _ => return None,
     })
+}
+
+/// The model has a variable the weights file lacks.
+fn missing_tensor(path: &Path, name: &str, architecture: Architecture) -> ModelError {
+    ModelError::Config {
+        path: path.into(),
+        message: format!("weights file has no tensor {name:?} (is this a {architecture:?} model of this kind?)"),
+    }
+}
+
+/// A tensor of the file has another shape than the model's variable.
+fn shape_mismatch(path: &Path, name: &str, found: &[i64], expected: &[i64]) -> ModelError {
+    ModelError::Config {
+        path: path.into(),
+        message: format!("tensor {name:?} has shape {found:?}, the model expects {expected:?}"),
+    }
 }
 
 impl SafetensorsIndex {
@@ -69,8 +86,7 @@ impl SafetensorsIndex {
         let mut tensors = HashMap::new();
         for (name, info) in metadata.tensors() {
             let (start, end) = info.data_offsets;
-            let element = dtype_kind(info.dtype).map_or(1, |(_, size)| size);
-            let expected = info.shape.iter().product::<usize>() * element;
+            let expected = info.shape.iter().product::<usize>() * info.dtype.size();
             if end < start || end - start != expected {
                 return Err(corrupt(
                     path,
@@ -99,25 +115,19 @@ pub fn load_weights(vs: &mut nn::VarStore, path: &Path, architecture: Architectu
     let index = SafetensorsIndex::read(&file, path)?;
     let _guard = tch::no_grad_guard();
     for (name, var) in vs.variables().iter_mut() {
-        let info = index.tensors.get(name).ok_or_else(|| ModelError::Config {
-            path: path.into(),
-            message: format!("weights file has no tensor {name:?} (is this a {architecture:?} model of this kind?)"),
-        })?;
+        let info = index.tensors.get(name).ok_or_else(|| missing_tensor(path, name, architecture))?;
         let shape: Vec<i64> = info.shape.iter().map(|&d| d as i64).collect();
         if shape != var.size() {
-            return Err(ModelError::Config {
-                path: path.into(),
-                message: format!("tensor {name:?} has shape {shape:?}, the model expects {:?}", var.size()),
-            });
+            return Err(shape_mismatch(path, name, &shape, &var.size()));
         }
-        let (kind, element) = dtype_kind(info.dtype).ok_or_else(|| ModelError::Config {
+        let kind = dtype_kind(info.dtype).ok_or_else(|| ModelError::Config {
             path: path.into(),
             message: format!("tensor {name:?} has dtype {:?}, which Postilla cannot load", info.dtype),
         })?;
         let offset = index.data_start + info.data_offsets.0 as u64;
         let bytes = info.data_offsets.1 - info.data_offsets.0;
         let direct = var.kind() == kind && var.device() == Device::Cpu && var.is_contiguous();
-        if direct && var.numel() * element == bytes {
+        if direct && var.numel() * info.dtype.size() == bytes {
             // SAFETY: `var` is a contiguous CPU tensor of `bytes` bytes (same shape and dtype as
             // the file's tensor, checked above) that nothing else reads while it is filled.
             let target = unsafe { std::slice::from_raw_parts_mut(var.data_ptr() as *mut u8, bytes) };
@@ -138,15 +148,9 @@ fn load_ot(vs: &mut nn::VarStore, path: &Path, architecture: Architecture) -> Re
     let named: HashMap<String, Tensor> = Tensor::load_multi(path)?.into_iter().collect();
     let _guard = tch::no_grad_guard();
     for (name, var) in vs.variables().iter_mut() {
-        let source = named.get(name).ok_or_else(|| ModelError::Config {
-            path: path.into(),
-            message: format!("weights file has no tensor {name:?} (is this a {architecture:?} model of this kind?)"),
-        })?;
+        let source = named.get(name).ok_or_else(|| missing_tensor(path, name, architecture))?;
         if source.size() != var.size() {
-            return Err(ModelError::Config {
-                path: path.into(),
-                message: format!("tensor {name:?} has shape {:?}, the model expects {:?}", source.size(), var.size()),
-            });
+            return Err(shape_mismatch(path, name, &source.size(), &var.size()));
         }
         var.set_data(&var.to_kind(source.kind()));
         var.f_copy_(source)?;

@@ -13,7 +13,7 @@ use tch::{nn, Device, Tensor};
 
 use crate::error::ModelError;
 use crate::model::arch::{parse_config, Architecture, ClassifierConfig};
-use crate::model::encoder::{EncoderShape, Engine, FusedEncoder, Positions};
+use crate::model::encoder::{Engine, FusedEncoder, Positions};
 use crate::model::weights::load_weights;
 use crate::model::weights_file;
 
@@ -114,9 +114,8 @@ fn fused_encoder(
     prefix: &str,
     positions: Positions,
 ) -> Option<(FusedEncoder, Tensor, Tensor)> {
+    let encoder = FusedEncoder::from_var_store(vs, config, prefix, positions)?;
     let variables = vs.variables();
-    let shape = EncoderShape::from_config(config, positions)?;
-    let encoder = FusedEncoder::from_variables(&variables, prefix, shape)?;
     Some((
         encoder,
         variables.get("classifier.weight")?.shallow_clone(),

@@ -18,6 +18,9 @@ use super::taxonomy::TopicTaxonomy;
 use crate::embed::{SentenceEncoder, E5_QUERY_PREFIX};
 use crate::error::ModelError;
 
+/// Texts per encoder call when measuring a calibration.
+pub const CALIBRATION_CHUNK: usize = 256;
+
 /// Options of the embedding method.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmbeddingOptions {
@@ -111,9 +114,8 @@ impl EmbeddingTopicScorer {
     }
 
     /// Measures a calibration on unlabelled texts, each given with the taxonomy language chosen
-    /// for it; `model_sha256` identifies the encoder's weights. Feed texts in chunks and
-    /// collect the cosines with [`EmbeddingTopicScorer::cosines`] for corpora that do not fit
-    /// in memory.
+    /// for it; `model_sha256` identifies the encoder's weights. The texts go through the
+    /// encoder [`CALIBRATION_CHUNK`] at a time, so that only one chunk's tokens are held.
     pub fn calibration(
         &self,
         texts: &[&str],
@@ -121,8 +123,10 @@ impl EmbeddingTopicScorer {
         model_sha256: &str,
     ) -> Result<TopicCalibration, ModelError> {
         let mut by_language: BTreeMap<String, Vec<Vec<f64>>> = BTreeMap::new();
-        for (cos, lang) in self.cosines(texts, languages)?.into_iter().zip(languages) {
-            by_language.entry((*lang).to_owned()).or_default().push(cos);
+        for (texts, languages) in texts.chunks(CALIBRATION_CHUNK).zip(languages.chunks(CALIBRATION_CHUNK)) {
+            for (cos, lang) in self.cosines(texts, languages)?.into_iter().zip(languages) {
+                by_language.entry((*lang).to_owned()).or_default().push(cos);
+            }
         }
         Ok(TopicCalibration::from_cosines(&self.taxonomy, model_sha256, &by_language)?)
     }
