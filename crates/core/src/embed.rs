@@ -46,6 +46,12 @@ impl std::fmt::Debug for SentenceEncoder {
 }
 
 impl SentenceEncoder {
+    /// The kernel of the fused forward's linear layers (resolved), when the fused forward is
+    /// in use.
+    pub fn matmul_kernel(&self) -> Option<crate::model::MatmulKernel> {
+        self.fused.as_ref().map(FusedEncoder::kernel)
+    }
+
     /// Loads a BERT-architecture encoder directory (config.json, model.safetensors,
     /// tokenizer.json), e.g. `models/e5-small`, with the default [`Engine`].
     pub fn load(dir: &Path, device: DeviceChoice) -> Result<Self, ModelError> {
@@ -74,7 +80,7 @@ impl SentenceEncoder {
             vs.float();
         }
         let fused = match engine {
-            Engine::Fused => FusedEncoder::from_var_store(&vs, &config_value, "", Positions::Absolute),
+            Engine::Fused(kernel) => FusedEncoder::from_var_store(&vs, &config_value, "", Positions::Absolute, kernel),
             Engine::RustBert => None,
         };
         let specials = tokenizer.ids("", true)?;

@@ -11,7 +11,7 @@ use postilla_annotator::input::{flag_duplicates, read_input, InputItem};
 use postilla_annotator::jsonl::JsonlWriter;
 use postilla_annotator::resume::{item_id, parse_shard, shard_of, ResumeState};
 use postilla_core::annotate::{Annotator, AnnotatorConfig, TopicMethod, TopicsConfig};
-use postilla_core::model::{DeviceChoice, Engine};
+use postilla_core::model::{DeviceChoice, Engine, MatmulKernel};
 use postilla_core::ner::{Aggregation, NerOptions};
 use postilla_core::topics::{EmbeddingOptions, NliOptions, TopicCalibration, TopicTaxonomy};
 
@@ -77,6 +77,11 @@ pub struct AnnotateArgs {
     /// give the same output to ~1e-6.
     #[arg(long, default_value = "fused")]
     engine: Engine,
+    /// CPU kernel of the fused forward's linear layers: auto (oneDNN on AMD processors, MKL
+    /// elsewhere), blas (libtorch's linear, MKL) or onednn. Same output to ~1e-6; a speed
+    /// choice only.
+    #[arg(long, default_value = "auto")]
+    matmul: MatmulKernel,
     /// Copy each document's text into its record.
     #[arg(long)]
     with_text: bool,
@@ -134,7 +139,10 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
             None
         }
     };
-    let engine = args.engine;
+    let engine = match args.engine {
+        Engine::Fused(_) => Engine::Fused(args.matmul),
+        other => other,
+    };
     let options = NerOptions {
         engine,
         max_length: args.max_length,

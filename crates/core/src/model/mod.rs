@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::ModelError;
 pub use device::DeviceChoice;
-pub use encoder::Engine;
+pub use encoder::{Engine, MatmulKernel};
 use manifest::{pinned_manifest_path, Manifest, MANIFEST_FILE};
 
 /// Checks a model directory against its `manifest.json` and, when the project pins one

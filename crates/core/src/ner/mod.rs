@@ -62,7 +62,7 @@ impl Default for NerOptions {
             batch_size: 16,
             aggregation: Aggregation::First,
             device: DeviceChoice::Cpu,
-            engine: Engine::Fused,
+            engine: Engine::default(),
         }
     }
 }

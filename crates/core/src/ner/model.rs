@@ -13,7 +13,7 @@ use tch::{nn, Device, Tensor};
 
 use crate::error::ModelError;
 use crate::model::arch::{parse_config, Architecture, ClassifierConfig};
-use crate::model::encoder::{Engine, FusedEncoder, Positions};
+use crate::model::encoder::{Engine, FusedEncoder, MatmulKernel, Positions};
 use crate::model::weights::load_weights;
 use crate::model::weights_file;
 
@@ -74,9 +74,11 @@ impl TokenClassifier {
             config.get("max_position_embeddings").and_then(|v| v.as_u64()).unwrap_or(512) as usize;
         let pad_token_id = config.get("pad_token_id").and_then(|v| v.as_i64()).unwrap_or(0);
         let fused = match (engine, architecture) {
-            (Engine::Fused, Architecture::Bert) => fused_encoder(&vs, &config, "bert", Positions::Absolute),
-            (Engine::Fused, Architecture::XlmRoberta) => {
-                fused_encoder(&vs, &config, "roberta", Positions::AfterPadding(pad_token_id))
+            (Engine::Fused(kernel), Architecture::Bert) => {
+                fused_encoder(&vs, &config, "bert", Positions::Absolute, kernel)
+            }
+            (Engine::Fused(kernel), Architecture::XlmRoberta) => {
+                fused_encoder(&vs, &config, "roberta", Positions::AfterPadding(pad_token_id), kernel)
             }
             _ => None,
         };
@@ -86,6 +88,11 @@ impl TokenClassifier {
     /// Whether the fused forward is in use.
     pub fn is_fused(&self) -> bool {
         self.fused.is_some()
+    }
+
+    /// The kernel of the fused forward's linear layers (resolved), when it is in use.
+    pub fn matmul_kernel(&self) -> Option<MatmulKernel> {
+        self.fused.as_ref().map(|(encoder, _, _)| encoder.kernel())
     }
 
     /// Logits `[batch, length, classes]` for a padded batch.
@@ -113,8 +120,9 @@ fn fused_encoder(
     config: &serde_json::Value,
     prefix: &str,
     positions: Positions,
+    kernel: MatmulKernel,
 ) -> Option<(FusedEncoder, Tensor, Tensor)> {
-    let encoder = FusedEncoder::from_var_store(vs, config, prefix, positions)?;
+    let encoder = FusedEncoder::from_var_store(vs, config, prefix, positions, kernel)?;
     let variables = vs.variables();
     Some((
         encoder,
