@@ -93,3 +93,15 @@ fn auto_resolves_to_onednn_on_amd_only() {
     let want = if amd { MatmulKernel::OneDnn } else { MatmulKernel::Blas };
     assert_eq!(auto.matmul_kernel(), Some(want), "vendor {:?}", MatmulKernel::cpu_vendor());
 }
+
+#[test]
+fn an_empty_batch_gives_empty_logits_on_both_kernels() {
+    let dir = common::tiny_models().join("tiny-bert");
+    let _guard = tch::no_grad_guard();
+    for kernel in KERNELS {
+        let fused = TokenClassifier::load(&dir, Device::Cpu, Engine::Fused(kernel)).expect("load");
+        let ids = Tensor::zeros([0, 8], (tch::Kind::Int64, Device::Cpu));
+        let logits = fused.logits(&ids, &ids.ones_like()).expect("empty batch");
+        assert_eq!(logits.size()[..2], [0, 8], "{kernel:?}");
+    }
+}

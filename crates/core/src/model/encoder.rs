@@ -178,9 +178,10 @@ struct Linear {
 
 impl Linear {
     /// `x · weightᵀ + bias` over the last dimension of `x` (contiguous).
-    fn apply(&self, x: &Tensor, kernel: MatmulKernel) -> Tensor {
-        if kernel != MatmulKernel::OneDnn {
-            return x.linear(&self.weight, Some(&self.bias));
+    fn apply(&self, x: &Tensor, kernel: MatmulKernel) -> Result<Tensor, tch::TchError> {
+        // (oneDNN refuses an empty image; `linear` returns the empty result)
+        if kernel != MatmulKernel::OneDnn || x.numel() == 0 {
+            return x.f_linear(&self.weight, Some(&self.bias));
         }
         // [rows, in] is the memory of an NHWC image [1, rows, 1, in]; viewed as NCHW
         // [1, in, rows, 1] (channels-last strides) it is what a 1×1 convolution with weight
@@ -191,11 +192,11 @@ impl Linear {
         let rows = x.numel() as i64 / inputs.max(1);
         let image = x.reshape([1, rows, 1, inputs]).permute([0, 3, 1, 2]);
         let weight = self.weight.view([outputs, inputs, 1, 1]);
-        let y = image.mkldnn_convolution(&weight, Some(&self.bias), [0, 0], [1, 1], [1, 1], 1);
+        let y = image.f_mkldnn_convolution(&weight, Some(&self.bias), [0, 0], [1, 1], [1, 1], 1)?;
         if let Some(last) = size.last_mut() {
             *last = outputs;
         }
-        y.permute([0, 2, 3, 1]).reshape(size)
+        y.permute([0, 2, 3, 1]).f_reshape(size)
     }
 }
 
@@ -323,15 +324,15 @@ impl FusedEncoder {
         let mut x = self.embed(ids);
         for layer in &self.layers {
             let qkv =
-                layer.qkv.apply(&x, self.kernel).view([batch, length, 3, heads, head_dim]).permute([2, 0, 3, 1, 4]);
+                layer.qkv.apply(&x, self.kernel)?.view([batch, length, 3, heads, head_dim]).permute([2, 0, 3, 1, 4]);
             let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
             let context =
                 Tensor::f_scaled_dot_product_attention(&q, &k, &v, Some(&attention_mask), 0.0, false, None::<f64>)?
                     .transpose(1, 2)
                     .reshape([batch, length, hidden]);
-            let attended = self.norm(&(layer.attention_out.apply(&context, self.kernel) + &x), &layer.attention_norm);
-            let intermediate = layer.intermediate.apply(&attended, self.kernel).gelu("none");
-            x = self.norm(&(layer.output.apply(&intermediate, self.kernel) + &attended), &layer.output_norm);
+            let attended = self.norm(&(layer.attention_out.apply(&context, self.kernel)? + &x), &layer.attention_norm);
+            let intermediate = layer.intermediate.apply(&attended, self.kernel)?.gelu("none");
+            x = self.norm(&(layer.output.apply(&intermediate, self.kernel)? + &attended), &layer.output_norm);
         }
         Ok(x)
     }
