@@ -111,15 +111,6 @@ impl MatmulKernel {
         let line = info.lines().find(|l| l.starts_with("vendor_id"))?;
         Some(line.split(':').nth(1)?.trim().to_owned())
     }
-
-    /// Display name: `blas`, `onednn` or `auto`.
-    pub fn name(self) -> &'static str {
-        match self {
-            MatmulKernel::Auto => "auto",
-            MatmulKernel::Blas => "blas",
-            MatmulKernel::OneDnn => "onednn",
-        }
-    }
 }
 
 /// How position ids are assigned.
@@ -189,7 +180,7 @@ impl Linear {
         let mut size = x.size();
         let inputs = size[size.len() - 1];
         let outputs = self.weight.size()[0];
-        let rows = x.numel() as i64 / inputs.max(1);
+        let rows = x.numel() as i64 / inputs;
         let image = x.reshape([1, rows, 1, inputs]).permute([0, 3, 1, 2]);
         let weight = self.weight.view([outputs, inputs, 1, 1]);
         let y = image.f_mkldnn_convolution(&weight, Some(&self.bias), [0, 0], [1, 1], [1, 1], 1)?;
