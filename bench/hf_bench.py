@@ -10,12 +10,13 @@ Hugging Face token-classification pipeline on them.
   hf MODEL CORPUS BATCH MAX_LEN STRIDE THREADS
                          pipeline("token-classification", aggregation_strategy="first") over
                          the corpus; prints JSON: seconds, documents/s, tokens/s, peak RSS.
-  embed MODEL CORPUS TAXONOMY BATCH THREADS
+  embed MODEL CORPUS TAXONOMY BATCH THREADS [ADAPTER]
                          the embedding topic method as a sentence-transformers-style loop:
                          "query: " prefix, the same windows of max_position_embeddings - 2
                          content tokens as Postilla, batches sorted by length, mean pooling,
-                         L2 norm, cosine with each topic's mean description embedding; prints
-                         JSON with the top topic of every document.
+                         L2 norm, then (with ADAPTER, a topic adapter file) normalise(x + x U V^T)
+                         on documents and descriptions, cosine with each topic's mean
+                         description embedding; prints JSON with the top topic of every document.
   zeroshot MODEL CORPUS TAXONOMY BATCH THREADS
                          pipeline("zero-shot-classification") with the taxonomy's labels and
                          template in each document's language (from its "lang" field).
@@ -113,7 +114,7 @@ def _lang_of(doc):
     return doc["lang"]
 
 
-def embed(model_dir, corpus_path, taxonomy_path, batch, threads):
+def embed(model_dir, corpus_path, taxonomy_path, batch, threads, adapter_path=None):
     import torch
     from transformers import AutoModel, AutoTokenizer
     torch.set_num_threads(threads)
@@ -147,17 +148,22 @@ def embed(model_dir, corpus_path, taxonomy_path, batch, threads):
                 weights[i] += len(content)
         return torch.nn.functional.normalize((sums / weights.unsqueeze(1)).float(), dim=-1)
 
+    adapt = lambda x: x  # noqa: E731
+    if adapter_path:
+        from safetensors.torch import load_file
+        w = load_file(adapter_path)
+        adapt = lambda x: torch.nn.functional.normalize(x + (x @ w["u"]) @ w["v"].T, dim=-1)  # noqa: E731
     protos = {}
     for lang in tax["languages"]:
         rows = []
         for t in tax["topics"]:
             d = t[lang]["description"]
-            rows.append(torch.nn.functional.normalize(encode([d] if isinstance(d, str) else d).mean(0), dim=0))
+            rows.append(torch.nn.functional.normalize(adapt(encode([d] if isinstance(d, str) else d)).mean(0), dim=0))
         protos[lang] = torch.stack(rows)
     ids = [t["id"] for t in tax["topics"]]
     n_tokens = sum(len(tok(d["text"], add_special_tokens=False)["input_ids"]) for d in docs)
     start = time.perf_counter()
-    vecs = encode([d["text"] for d in docs])
+    vecs = adapt(encode([d["text"] for d in docs]))
     top = [ids[int((protos[_lang_of(d)] @ v).argmax())] for d, v in zip(docs, vecs)]
     seconds = time.perf_counter() - start
     _report(seconds, len(docs), n_tokens, {"top": top})
@@ -206,7 +212,7 @@ if __name__ == "__main__":
     elif cmd == "hf":
         hf(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]))
     elif cmd == "embed":
-        embed(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+        embed(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), *sys.argv[7:8])
     elif cmd == "zeroshot":
         zeroshot(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
     else:

@@ -33,6 +33,7 @@ PY = os.path.join(ROOT, ".local", "venv", "bin", "python")
 POSTILLA = os.path.join(ROOT, "target", "release", "postilla")
 HELPER = os.path.join(ROOT, "bench", "hf_bench.py")
 NEWS = os.path.join(ROOT, "taxonomies", "news.toml")
+ADAPTER = os.path.join(ROOT, "models", "topic-adapters", "e5-small.safetensors")
 BATCH, MAX_LEN, STRIDE, THREADS = 16, 256, 64, 2
 REPEATS = int(os.environ.get("POSTILLA_BENCH_REPEATS", "2"))
 
@@ -152,7 +153,7 @@ def main():
             corpus, "--no-topics", "--ner", model, "--max-length", str(MAX_LEN), "--stride", str(STRIDE)]})
     ner = side_by_side("ner", ner_ours, ner_hf, tokens=ner_hf["tokens"])
     emb_ours, emb_py = best_of(
-        {"kind": "embed", "args": [e5, corpus, NEWS, BATCH, THREADS]},
+        {"kind": "embed", "args": [e5, corpus, NEWS, BATCH, THREADS, ADAPTER]},
         {"kind": "postilla", "out": os.path.join(work, "emb.jsonl"), "args": [corpus, "--no-ner", "--topics", NEWS]})
     emb = side_by_side("topics_embedding", emb_ours, emb_py, tokens=emb_py["tokens"])
     zs_ours, zs_py = best_of(
@@ -170,7 +171,9 @@ def main():
                 "model": "e5-small encoder + random 9-label head (bench/hf_bench.py model)",
                 "postilla_engine": "fused forward, --matmul auto (oneDNN on AMD processors, MKL elsewhere)",
                 "reference": "transformers 4.46.3 pipeline('token-classification', aggregation_strategy='first')", **ner},
-        "topics_embedding": {"documents": emb_py["documents"], "model": "models/e5-small", "taxonomy": "taxonomies/news.toml",
+        "topics_embedding": {"documents": emb_py["documents"], "model": "models/e5-small",
+                             "adapter": "models/topic-adapters/e5-small.safetensors (the default, on both sides)",
+                             "taxonomy": "taxonomies/news.toml",
                              "reference": "sentence-transformers-style loop (bench/hf_bench.py embed)", **emb},
         "topics_nli": {"documents": zs_py["documents"], "model": "tiny random BERT NLI (entail-last)",
                        "taxonomy": "taxonomies/news.toml",

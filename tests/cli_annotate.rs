@@ -144,7 +144,84 @@ fn the_seeds_get_politics_as_top_topic_by_default() {
         assert_eq!(p["params"]["topic_method"], "embedding");
         assert_eq!(p["params"]["topic_taxonomy"]["sha256"], taxonomy_sha.as_str());
         assert_eq!(p["topic_model"]["id"], "e5-small");
+        assert_eq!(p["params"]["topic_adapter"]["sha256"], sha256_of(SHIPPED_ADAPTER).as_str(), "the shipped adapter");
+        assert_eq!(p["params"]["topic_temperature"], 0.05, "the adapter's temperature");
     }
+}
+
+const SHIPPED_ADAPTER: &str = "models/topic-adapters/e5-small.safetensors";
+
+fn sha256_of(relative: &str) -> String {
+    use sha2::Digest;
+    let bytes = std::fs::read(common::root().join(relative)).expect("read");
+    sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn topic_scores(r: &serde_json::Value) -> std::collections::BTreeMap<String, f64> {
+    r["topics"]
+        .as_array()
+        .expect("topics")
+        .iter()
+        .map(|t| (t["label"].as_str().expect("label").to_owned(), t["score"].as_f64().expect("score")))
+        .collect()
+}
+
+#[test]
+fn the_topic_adapter_changes_scores_and_is_refused_where_it_does_not_belong() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let annotate = |extra: &[&str], out: &str| {
+        run(postilla()
+            .args(["annotate", "seeds/", "--no-ner", "--topics", "taxonomies/sib200.toml"])
+            .args(extra)
+            .arg("-o")
+            .arg(dir.path().join(out)))
+    };
+    // the default is the shipped adapter; --topic-adapter FILE is the same file; --no-topic-adapter differs
+    for (extra, out) in [(&[][..], "default.jsonl"), (&["--topic-adapter", SHIPPED_ADAPTER][..], "given.jsonl")] {
+        let o = annotate(extra, out);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = annotate(&["--no-topic-adapter"], "plain.jsonl");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |name: &str| read_jsonl(&dir.path().join(name));
+    let (default, given, plain) = (read("default.jsonl"), read("given.jsonl"), read("plain.jsonl"));
+    for ((d, g), p) in default.iter().zip(&given).zip(&plain) {
+        assert_eq!(topic_scores(d), topic_scores(g), "{}", d["id"]);
+        assert_ne!(topic_scores(d), topic_scores(p), "{}: the adapter changes the scores", d["id"]);
+        assert!(p["provenance"]["params"]["topic_adapter"].is_null());
+        assert_eq!(p["provenance"]["params"]["topic_temperature"], 0.02);
+    }
+
+    // an adapter trained on other encoder weights is refused, naming both
+    let mut bytes = std::fs::read(common::root().join(SHIPPED_ADAPTER)).expect("adapter");
+    let encoder = read_jsonl(&dir.path().join("default.jsonl"))[0]["provenance"]["topic_model"]["sha256"]
+        .as_str()
+        .expect("sha")
+        .to_owned();
+    let at = bytes.windows(encoder.len()).position(|w| w == encoder.as_bytes()).expect("encoder sha in the header");
+    let other: String = encoder.chars().rev().collect();
+    bytes[at..at + other.len()].copy_from_slice(other.as_bytes());
+    let foreign = dir.path().join("foreign.safetensors");
+    std::fs::write(&foreign, &bytes).expect("write");
+    let o = annotate(&["--topic-adapter", foreign.to_str().expect("utf-8")], "x.jsonl");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(&format!("trained for encoder {other}, but the topic model is {encoder}")),
+        "{}",
+        stderr(&o)
+    );
+
+    // a truncated adapter file is a clear error naming the file
+    let truncated = dir.path().join("truncated.safetensors");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
+    let o = annotate(&["--topic-adapter", truncated.to_str().expect("utf-8")], "y.jsonl");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("truncated.safetensors") && stderr(&o).contains("not safetensors"), "{}", stderr(&o));
+
+    // the NLI method has no use for an adapter
+    let o = annotate(&["--topic-method", "nli", "--topic-adapter", SHIPPED_ADAPTER], "z.jsonl");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("embedding method only"), "{}", stderr(&o));
 }
 
 #[test]
@@ -157,23 +234,23 @@ fn topics_fall_back_to_english_for_other_languages_and_multi_label_keeps_only_as
     writeln!(f, "{}", serde_json::json!({"id": "it", "text": "La Juventus ha battuto l'Inter per due a zero nella partita di campionato di ieri sera a Torino."})).expect("write");
     drop(f);
     let out = dir.path().join("out.jsonl");
-    let o = run(postilla()
-        .args(["annotate", "--no-ner", "--multi-label", "--topic-threshold", "0.8"])
-        .arg(&input)
-        .arg("-o")
-        .arg(&out));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let records = read_jsonl(&out);
-    common::assert_schema_valid(&records);
-    assert_eq!(records[0]["lang"]["code"], "fr");
-    assert_eq!(records[0]["lang"]["topic_language"], "en", "French has no wording in the taxonomy");
-    assert!(records[1]["lang"]["topic_language"].is_null());
-    let sport: Vec<&str> =
-        records[1]["topics"].as_array().expect("topics").iter().map(|t| t["label"].as_str().expect("l")).collect();
-    assert!(sport.contains(&"sport"), "{sport:?}");
-    assert!(sport.len() < 12, "multi-label keeps only topics above the threshold: {sport:?}");
-    for t in records[1]["topics"].as_array().expect("topics") {
-        assert!(t["score"].as_f64().expect("score") >= 0.5);
+    // with the shipped adapter and its threshold (the default), and with plain cosines
+    for extra in [&[][..], &["--no-topic-adapter", "--topic-threshold", "0.8"][..]] {
+        let o =
+            run(postilla().args(["annotate", "--no-ner", "--multi-label"]).args(extra).arg(&input).arg("-o").arg(&out));
+        assert!(o.status.success(), "{}", stderr(&o));
+        let records = read_jsonl(&out);
+        common::assert_schema_valid(&records);
+        assert_eq!(records[0]["lang"]["code"], "fr");
+        assert_eq!(records[0]["lang"]["topic_language"], "en", "French has no wording in the taxonomy");
+        assert!(records[1]["lang"]["topic_language"].is_null());
+        let sport: Vec<&str> =
+            records[1]["topics"].as_array().expect("topics").iter().map(|t| t["label"].as_str().expect("l")).collect();
+        assert!(sport.contains(&"sport"), "{sport:?}");
+        assert!(sport.len() < 12, "multi-label keeps only topics above the threshold: {sport:?}");
+        for t in records[1]["topics"].as_array().expect("topics") {
+            assert!(t["score"].as_f64().expect("score") >= 0.5);
+        }
     }
 }
 
@@ -442,8 +519,8 @@ fn topic_calibration_shifts_each_cosine_by_its_topic_offset_and_is_refused_elsew
     assert!(annotate(&[], &plain).status.success());
     let o = annotate(&["--topic-calibration", cal.to_str().expect("utf-8 path")], &calibrated);
     assert!(o.status.success(), "{}", stderr(&o));
-    let temperature = 0.02;
     for (p, c) in read_jsonl(&plain).iter().zip(read_jsonl(&calibrated)) {
+        let temperature = c["provenance"]["params"]["topic_temperature"].as_f64().expect("temperature");
         let lang = c["lang"]["code"].as_str().expect("lang");
         assert_eq!(c["provenance"]["params"]["topic_calibration"]["languages"], serde_json::json!(["it"]));
         let scores = |r: &serde_json::Value| -> std::collections::BTreeMap<String, f64> {
@@ -473,6 +550,12 @@ fn topic_calibration_shifts_each_cosine_by_its_topic_offset_and_is_refused_elsew
         assert!(spread < 0.01, "{}: calibration is not a per-topic shift of the cosines: {shifted:?}", c["id"]);
         assert_ne!(ps, cs, "{}: calibration changed the scores", c["id"]);
     }
+
+    // measured through the shipped topic adapter (the default), so refused without it
+    assert!(calibration["adapter_sha256"].is_string(), "{calibration}");
+    let o = annotate(&["--topic-calibration", cal.to_str().expect("utf-8 path"), "--no-topic-adapter"], &plain);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("computed for topic adapter"), "{}", stderr(&o));
 
     // another taxonomy, or the NLI method, refuses the calibration
     let o = run(postilla()

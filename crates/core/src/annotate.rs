@@ -30,7 +30,8 @@ use crate::model::weights_file;
 use crate::model::{DeviceChoice, Engine};
 use crate::ner::{NerOptions, NerPipeline};
 use crate::topics::{
-    EmbeddingOptions, EmbeddingTopicScorer, NliOptions, NliTopicScorer, TopicCalibration, TopicScorer, TopicTaxonomy,
+    EmbeddingOptions, EmbeddingTopicScorer, NliOptions, NliTopicScorer, TopicAdapter, TopicCalibration, TopicScorer,
+    TopicTaxonomy,
 };
 
 /// What to run.
@@ -67,6 +68,9 @@ pub struct TopicsConfig {
     /// Calibration of the embedding method (see [`crate::topics::calibration`]), with a name
     /// for messages (e.g. its path); refused with the NLI method.
     pub calibration: Option<(TopicCalibration, String)>,
+    /// Topic adapter of the embedding method (see [`crate::topics::adapter`]), with a name for
+    /// messages (e.g. its path); refused with the NLI method.
+    pub adapter: Option<(TopicAdapter, String)>,
     /// Device.
     pub device: DeviceChoice,
     /// Forward pass of the embedding method's encoder.
@@ -141,9 +145,18 @@ impl Annotator {
                             provenance["params"]["topic_threshold"] = json!(options.threshold);
                         }
                         let encoder = SentenceEncoder::load_with(&t.model_dir, t.device, t.engine)?;
-                        let mut scorer = EmbeddingTopicScorer::new(encoder, t.taxonomy, options)?;
+                        let model_sha = provenance["topic_model"]["sha256"].as_str().unwrap_or_default().to_owned();
+                        let mut scorer = match t.adapter {
+                            Some((adapter, origin)) => {
+                                provenance["params"]["topic_adapter"] =
+                                    json!({"sha256": adapter.sha256(), "rank": adapter.rank()});
+                                EmbeddingTopicScorer::with_adapter(
+                                    encoder, t.taxonomy, options, adapter, &model_sha, &origin,
+                                )?
+                            }
+                            None => EmbeddingTopicScorer::new(encoder, t.taxonomy, options)?,
+                        };
                         if let Some((calibration, origin)) = &t.calibration {
-                            let model_sha = provenance["topic_model"]["sha256"].as_str().unwrap_or_default().to_owned();
                             scorer.calibrate_with(calibration, &model_sha, origin)?;
                             provenance["params"]["topic_calibration"] = json!({
                                 "sha256": calibration.sha256(),
@@ -158,6 +171,12 @@ impl Annotator {
                             return Err(ModelError::Config {
                                 path: origin.into(),
                                 message: "topic calibrations apply to the embedding method only".into(),
+                            });
+                        }
+                        if let Some((_, origin)) = &t.adapter {
+                            return Err(ModelError::Config {
+                                path: origin.into(),
+                                message: "topic adapters apply to the embedding method only".into(),
                             });
                         }
                         provenance["params"]["topic_method"] = json!("nli");

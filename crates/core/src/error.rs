@@ -72,6 +72,9 @@ pub enum ModelError {
     /// A topic calibration is unusable or does not belong to this taxonomy and encoder.
     #[error(transparent)]
     Calibration(#[from] crate::topics::calibration::CalibrationError),
+    /// A topic adapter is unusable or was trained on another encoder.
+    #[error(transparent)]
+    TopicAdapter(#[from] crate::topics::adapter::AdapterError),
     /// An external command (pip) failed.
     #[error("{command}: {message}")]
     Command {

@@ -11,9 +11,10 @@ use postilla_annotator::input::{flag_duplicates, read_input, InputItem};
 use postilla_annotator::jsonl::JsonlWriter;
 use postilla_annotator::resume::{item_id, parse_shard, shard_of, ResumeState};
 use postilla_core::annotate::{Annotator, AnnotatorConfig, TopicMethod, TopicsConfig};
+use postilla_core::model::manifest::{Manifest, MANIFEST_FILE};
 use postilla_core::model::{DeviceChoice, Engine, MatmulKernel};
 use postilla_core::ner::{Aggregation, NerOptions};
-use postilla_core::topics::{EmbeddingOptions, NliOptions, TopicCalibration, TopicTaxonomy};
+use postilla_core::topics::{EmbeddingOptions, NliOptions, TopicAdapter, TopicCalibration, TopicTaxonomy};
 
 use crate::Outcome;
 
@@ -23,6 +24,50 @@ const DEFAULT_NER: &str = "models/ner-it-de";
 pub const DEFAULT_TOPIC_MODEL: &str = "models/e5-small";
 /// The shipped news taxonomy (taxonomies/news.toml), used when --topics is not given.
 const NEWS_TAXONOMY: &str = include_str!("../../../../taxonomies/news.toml");
+
+/// Where the shipped topic adapter lives in the repository (built into the binary).
+const DEFAULT_TOPIC_ADAPTER: &str = "models/topic-adapters/e5-small.safetensors";
+const DEFAULT_TOPIC_ADAPTER_BYTES: &[u8] = include_bytes!("../../../../models/topic-adapters/e5-small.safetensors");
+
+/// How the embedding method's topic adapter is chosen (`--topic-adapter`, `--no-topic-adapter`).
+#[derive(Args, Debug, Clone)]
+pub struct AdapterArgs {
+    /// Embedding method: map documents and descriptions through this topic adapter
+    /// (safetensors, made by training/topic_adapter.py). Default: the shipped adapter
+    /// (models/topic-adapters/e5-small.safetensors, built in) when the topic model is the
+    /// encoder it was trained on (its manifest names the same weights), else none.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_topic_adapter")]
+    pub topic_adapter: Option<PathBuf>,
+    /// Embedding method: compare the encoder's own embeddings, without the topic adapter.
+    #[arg(long)]
+    pub no_topic_adapter: bool,
+}
+
+impl AdapterArgs {
+    /// The adapter to use with the encoder in `model_dir`, with a name for messages.
+    pub fn resolve(&self, model_dir: &Path) -> anyhow::Result<Option<(TopicAdapter, String)>> {
+        if self.no_topic_adapter {
+            return Ok(None);
+        }
+        if let Some(path) = &self.topic_adapter {
+            return Ok(Some((TopicAdapter::read(path)?, path.display().to_string())));
+        }
+        let origin = format!("{DEFAULT_TOPIC_ADAPTER} (built in)");
+        let adapter = TopicAdapter::from_bytes(DEFAULT_TOPIC_ADAPTER_BYTES, &origin)?;
+        let manifest = model_dir.join(MANIFEST_FILE);
+        let trained_on_this =
+            manifest.exists() && Manifest::read(&manifest)?.weights_sha256() == Some(adapter.encoder_sha256());
+        if trained_on_this {
+            Ok(Some((adapter, origin)))
+        } else {
+            eprintln!(
+                "postilla: note: the shipped topic adapter was trained on another encoder than {}: scoring without it",
+                model_dir.display()
+            );
+            Ok(None)
+        }
+    }
+}
 
 /// The taxonomy of `--topics FILE`, else the shipped news taxonomy.
 pub fn taxonomy(path: Option<&Path>) -> anyhow::Result<TopicTaxonomy> {
@@ -110,19 +155,23 @@ pub struct AnnotateArgs {
     #[arg(long)]
     multi_label: bool,
     /// Multi-label threshold: cosine for embedding (topics may set their own), entailment
-    /// probability for nli. Defaults: 0.82 and 0.5.
+    /// probability for nli. Defaults: the topic adapter's (0.121 for the shipped one), 0.82
+    /// for plain e5 cosines (--no-topic-adapter), 0.5 for nli.
     #[arg(long)]
     topic_threshold: Option<f64>,
     /// NLI: combine the chunks of a long document by mean or max.
     #[arg(long, default_value = "mean")]
     aggregate: postilla_core::topics::ChunkAggregation,
-    /// Softmax (single-label) / sigmoid (multi-label) temperature over cosines.
-    #[arg(long, default_value_t = 0.02)]
-    topic_temperature: f64,
+    /// Softmax (single-label) / sigmoid (multi-label) temperature over cosines. Default: the
+    /// topic adapter's (0.05 for the shipped one), 0.02 for plain e5 cosines.
+    #[arg(long)]
+    topic_temperature: Option<f64>,
     /// Embedding method: calibrate cosines with FILE, made by `postilla topics calibrate` on
     /// unlabelled texts of the same domain for this taxonomy and encoder.
     #[arg(long, value_name = "FILE")]
     topic_calibration: Option<PathBuf>,
+    #[command(flatten)]
+    topic_adapter: AdapterArgs,
 }
 
 /// Runs `postilla annotate`.
@@ -167,7 +216,12 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
                 args.topic_model.display()
             );
         }
-        let method = if args.topic_method == "nli" {
+        let nli = args.topic_method == "nli";
+        if nli && args.topic_adapter.topic_adapter.is_some() {
+            bail!("--topic-adapter applies to the embedding method only");
+        }
+        let adapter = if nli { None } else { args.topic_adapter.resolve(&args.topic_model)? };
+        let method = if nli {
             TopicMethod::Nli(NliOptions {
                 multi_label: args.multi_label,
                 threshold: args.topic_threshold.unwrap_or(0.5),
@@ -177,10 +231,12 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
                 device: args.device,
             })
         } else {
+            let plain = EmbeddingOptions::default();
+            let defaults = adapter.as_ref().map(|(a, _)| a.defaults());
             TopicMethod::Embedding(EmbeddingOptions {
-                temperature: args.topic_temperature,
+                temperature: args.topic_temperature.unwrap_or(defaults.map_or(plain.temperature, |d| d.temperature)),
                 multi_label: args.multi_label,
-                threshold: args.topic_threshold.unwrap_or(0.82),
+                threshold: args.topic_threshold.unwrap_or(defaults.map_or(plain.threshold, |d| d.threshold)),
                 batch_size: args.batch_size,
             })
         };
@@ -195,6 +251,7 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
             device: args.device,
             engine,
             calibration,
+            adapter,
         })
     };
     let config = AnnotatorConfig {

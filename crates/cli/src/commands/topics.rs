@@ -13,7 +13,7 @@ use postilla_core::lang::LanguageIdentifier;
 use postilla_core::model::DeviceChoice;
 use postilla_core::topics::{EmbeddingOptions, EmbeddingTopicScorer};
 
-use super::annotate::DEFAULT_TOPIC_MODEL;
+use super::annotate::{AdapterArgs, DEFAULT_TOPIC_MODEL};
 use crate::Outcome;
 
 /// Arguments of `postilla topics`.
@@ -56,6 +56,9 @@ struct CalibrateArgs {
     /// libtorch threads (default: libtorch's choice).
     #[arg(long)]
     threads: Option<usize>,
+    /// The adapter the calibration is measured through; `postilla annotate` must use the same.
+    #[command(flatten)]
+    topic_adapter: AdapterArgs,
 }
 
 /// Runs `postilla topics`.
@@ -74,7 +77,12 @@ fn calibrate(args: CalibrateArgs) -> anyhow::Result<Outcome> {
         model_identity(&args.topic_model).context("topic model")?["sha256"].as_str().unwrap_or_default().to_owned();
     let encoder = SentenceEncoder::load(&args.topic_model, args.device).context("loading the topic model")?;
     let options = EmbeddingOptions { batch_size: args.batch_size, ..EmbeddingOptions::default() };
-    let scorer = EmbeddingTopicScorer::new(encoder, taxonomy, options)?;
+    let scorer = match args.topic_adapter.resolve(&args.topic_model)? {
+        Some((adapter, origin)) => {
+            EmbeddingTopicScorer::with_adapter(encoder, taxonomy, options, adapter, &model_sha, &origin)?
+        }
+        None => EmbeddingTopicScorer::new(encoder, taxonomy, options)?,
+    };
     let lang = LanguageIdentifier::new();
 
     let (mut texts, mut skipped) = (Vec::new(), 0usize);

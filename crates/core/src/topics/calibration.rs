@@ -15,8 +15,8 @@
 //! ones (multi-label thresholds keep their meaning), and the single-label ranking equals the
 //! ranking by `cos − mean_cosine`. Languages without calibration texts are left uncalibrated.
 //!
-//! A calibration belongs to one taxonomy and one encoder: both sha256 are stored and checked
-//! when it is loaded. `postilla topics calibrate` computes one; `postilla annotate
+//! A calibration belongs to one taxonomy, one encoder and one topic adapter (or none): their
+//! sha256 are stored and checked when it is loaded. `postilla topics calibrate` computes one; `postilla annotate
 //! --topic-calibration FILE` uses it.
 //!
 //! ```
@@ -27,6 +27,7 @@
 //! let cal = TopicCalibration {
 //!     schema: TopicCalibration::SCHEMA.into(), taxonomy: "t".into(), taxonomy_sha256: "x".into(),
 //!     model_sha256: "y".into(), texts: BTreeMap::from([("it".to_owned(), 100)]), mean_cosine: mean,
+//!     adapter_sha256: None,
 //! };
 //! let offsets = cal.offsets("it", &["a", "b"]).unwrap();
 //! assert!((offsets[0] - 0.02).abs() < 1e-12 && (offsets[1] + 0.02).abs() < 1e-12);
@@ -60,12 +61,12 @@ pub enum CalibrationError {
         /// What is wrong.
         message: String,
     },
-    /// The calibration was computed for another taxonomy or encoder.
+    /// The calibration was computed for another taxonomy, encoder or topic adapter.
     #[error("topic calibration {path}: computed for {what} {expected}, but this run uses {actual}; recompute it with `postilla topics calibrate`")]
     Mismatch {
         /// The file.
         path: String,
-        /// `taxonomy` or `encoder`.
+        /// `taxonomy`, `encoder` or `topic adapter`.
         what: &'static str,
         /// The sha256 it was computed for.
         expected: String,
@@ -97,6 +98,9 @@ pub struct TopicCalibration {
     pub texts: BTreeMap<String, usize>,
     /// Mean raw cosine per taxonomy language and topic id.
     pub mean_cosine: BTreeMap<String, BTreeMap<String, f64>>,
+    /// sha256 of the topic adapter the cosines were measured through (none: no adapter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter_sha256: Option<String>,
 }
 
 impl TopicCalibration {
@@ -139,6 +143,7 @@ impl TopicCalibration {
             model_sha256: model_sha256.into(),
             texts,
             mean_cosine,
+            adapter_sha256: None,
         })
     }
 
@@ -165,9 +170,16 @@ impl TopicCalibration {
             .map_err(|e| CalibrationError::Io { path: path.display().to_string(), source: e })
     }
 
-    /// Checks that the calibration was computed for this taxonomy and encoder; `origin` names
-    /// the calibration in the error.
-    pub fn check(&self, taxonomy: &TopicTaxonomy, model_sha256: &str, origin: &str) -> Result<(), CalibrationError> {
+    /// Checks that the calibration was computed for this taxonomy, encoder and topic adapter
+    /// (`adapter_sha256`: none when no adapter is used); `origin` names the calibration in the
+    /// error.
+    pub fn check(
+        &self,
+        taxonomy: &TopicTaxonomy,
+        model_sha256: &str,
+        adapter_sha256: Option<&str>,
+        origin: &str,
+    ) -> Result<(), CalibrationError> {
         let mismatch = |what, expected: &str, actual: &str| CalibrationError::Mismatch {
             path: origin.into(),
             what,
@@ -179,6 +191,10 @@ impl TopicCalibration {
         }
         if self.model_sha256 != model_sha256 {
             return Err(mismatch("encoder", &self.model_sha256, model_sha256));
+        }
+        if self.adapter_sha256.as_deref() != adapter_sha256 {
+            let name = |a: Option<&str>| a.unwrap_or("none").to_owned();
+            return Err(mismatch("topic adapter", &name(self.adapter_sha256.as_deref()), &name(adapter_sha256)));
         }
         for (lang, means) in &self.mean_cosine {
             if let Some(topic) = taxonomy.topics.iter().find(|t| !means.contains_key(&t.id)) {
@@ -239,11 +255,20 @@ mod tests {
         let tax = taxonomy();
         let cos = BTreeMap::from([("it".to_owned(), vec![vec![0.9, 0.7]; 30])]);
         let cal = TopicCalibration::from_cosines(&tax, "model-1", &cos).expect("calibration");
-        assert!(cal.check(&tax, "model-1", "c.json").is_ok());
-        let err = cal.check(&tax, "model-2", "c.json").expect_err("other encoder");
+        assert!(cal.check(&tax, "model-1", None, "c.json").is_ok());
+        let err = cal.check(&tax, "model-2", None, "c.json").expect_err("other encoder");
         assert!(err.to_string().contains("encoder"), "{err}");
         let mut other = tax.clone();
         other.sha256 = "different".into();
-        assert!(cal.check(&other, "model-1", "c.json").expect_err("other taxonomy").to_string().contains("taxonomy"));
+        assert!(cal
+            .check(&other, "model-1", None, "c.json")
+            .expect_err("other taxonomy")
+            .to_string()
+            .contains("taxonomy"));
+        let err = cal.check(&tax, "model-1", Some("ad"), "c.json").expect_err("measured without the adapter");
+        assert!(err.to_string().contains("topic adapter none"), "{err}");
+        let adapted = TopicCalibration { adapter_sha256: Some("ad".into()), ..cal };
+        assert!(adapted.check(&tax, "model-1", Some("ad"), "c.json").is_ok());
+        assert!(adapted.check(&tax, "model-1", None, "c.json").is_err(), "measured with an adapter, used without");
     }
 }

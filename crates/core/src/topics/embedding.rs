@@ -3,6 +3,9 @@
 //! its description embeddings in the document's language; a document (windowed and
 //! mean-pooled when long, see [`crate::embed`]) is compared with every prototype by cosine.
 //!
+//! With a [`TopicAdapter`], documents and descriptions are first mapped by it (see
+//! [`super::adapter`]): prototypes are the normalised means of the adapted descriptions.
+//!
 //! With a [`TopicCalibration`] (computed on unlabelled in-domain text), each cosine first loses
 //! its topic's offset in the document's language (see [`super::calibration`]).
 //!
@@ -13,6 +16,7 @@
 
 use std::collections::BTreeMap;
 
+use super::adapter::TopicAdapter;
 use super::calibration::{CalibrationError, TopicCalibration};
 use super::taxonomy::TopicTaxonomy;
 use crate::embed::{SentenceEncoder, E5_QUERY_PREFIX};
@@ -48,6 +52,7 @@ pub struct EmbeddingTopicScorer {
     prototypes: BTreeMap<String, Vec<Vec<f32>>>,
     /// language -> offset per topic (taxonomy order), for calibrated languages
     offsets: BTreeMap<String, Vec<f64>>,
+    adapter: Option<TopicAdapter>,
     options: EmbeddingOptions,
 }
 
@@ -55,6 +60,7 @@ impl std::fmt::Debug for EmbeddingTopicScorer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmbeddingTopicScorer")
             .field("taxonomy", &self.taxonomy.name)
+            .field("adapter", &self.adapter.as_ref().map(TopicAdapter::sha256))
             .field("options", &self.options)
             .finish()
     }
@@ -75,6 +81,30 @@ impl EmbeddingTopicScorer {
         taxonomy: TopicTaxonomy,
         options: EmbeddingOptions,
     ) -> Result<Self, ModelError> {
+        Self::build(encoder, taxonomy, options, None)
+    }
+
+    /// Like [`EmbeddingTopicScorer::new`], with documents and descriptions mapped by `adapter`,
+    /// which must have been trained on this encoder (`model_sha256`: its weights; `origin`
+    /// names the adapter in errors).
+    pub fn with_adapter(
+        encoder: SentenceEncoder,
+        taxonomy: TopicTaxonomy,
+        options: EmbeddingOptions,
+        adapter: TopicAdapter,
+        model_sha256: &str,
+        origin: &str,
+    ) -> Result<Self, ModelError> {
+        adapter.check(model_sha256, encoder.dim(), origin)?;
+        Self::build(encoder, taxonomy, options, Some(adapter))
+    }
+
+    fn build(
+        encoder: SentenceEncoder,
+        taxonomy: TopicTaxonomy,
+        options: EmbeddingOptions,
+        adapter: Option<TopicAdapter>,
+    ) -> Result<Self, ModelError> {
         let mut prototypes = BTreeMap::new();
         for lang in &taxonomy.languages {
             let mut protos = Vec::with_capacity(taxonomy.topics.len());
@@ -83,7 +113,11 @@ impl EmbeddingTopicScorer {
                 let vecs = encoder.embed(&sentences, E5_QUERY_PREFIX, options.batch_size)?;
                 let mut mean = vec![0f32; encoder.dim()];
                 for v in &vecs {
-                    for (m, x) in mean.iter_mut().zip(v) {
+                    let v = match &adapter {
+                        Some(a) => a.apply(v),
+                        None => v.clone(),
+                    };
+                    for (m, x) in mean.iter_mut().zip(&v) {
                         *m += x;
                     }
                 }
@@ -91,7 +125,12 @@ impl EmbeddingTopicScorer {
             }
             prototypes.insert(lang.clone(), protos);
         }
-        Ok(EmbeddingTopicScorer { encoder, taxonomy, prototypes, offsets: BTreeMap::new(), options })
+        Ok(EmbeddingTopicScorer { encoder, taxonomy, prototypes, offsets: BTreeMap::new(), adapter, options })
+    }
+
+    /// The adapter in use, if any.
+    pub fn adapter(&self) -> Option<&TopicAdapter> {
+        self.adapter.as_ref()
     }
 
     /// Applies a calibration (checked against this taxonomy and `model_sha256`, the encoder's
@@ -102,7 +141,7 @@ impl EmbeddingTopicScorer {
         model_sha256: &str,
         origin: &str,
     ) -> Result<(), CalibrationError> {
-        calibration.check(&self.taxonomy, model_sha256, origin)?;
+        calibration.check(&self.taxonomy, model_sha256, self.adapter.as_ref().map(TopicAdapter::sha256), origin)?;
         let ids: Vec<&str> = self.taxonomy.topics.iter().map(|t| t.id.as_str()).collect();
         self.offsets = self
             .taxonomy
@@ -128,7 +167,9 @@ impl EmbeddingTopicScorer {
                 by_language.entry((*lang).to_owned()).or_default().push(cos);
             }
         }
-        Ok(TopicCalibration::from_cosines(&self.taxonomy, model_sha256, &by_language)?)
+        let mut calibration = TopicCalibration::from_cosines(&self.taxonomy, model_sha256, &by_language)?;
+        calibration.adapter_sha256 = self.adapter.as_ref().map(|a| a.sha256().to_owned());
+        Ok(calibration)
     }
 
     /// The taxonomy languages a calibration applies to.
@@ -147,9 +188,14 @@ impl EmbeddingTopicScorer {
     }
 
     /// Raw cosine of each text with each topic prototype of the language chosen for it
-    /// (calibration not applied: this is what calibration measures).
+    /// (adapter applied, calibration not: this is what calibration measures).
     pub fn cosines(&self, texts: &[&str], languages: &[&str]) -> Result<Vec<Vec<f64>>, ModelError> {
-        let docs = self.encoder.embed(texts, E5_QUERY_PREFIX, self.options.batch_size)?;
+        let mut docs = self.encoder.embed(texts, E5_QUERY_PREFIX, self.options.batch_size)?;
+        if let Some(adapter) = &self.adapter {
+            for d in &mut docs {
+                *d = adapter.apply(d);
+            }
+        }
         Ok(docs
             .iter()
             .zip(languages)

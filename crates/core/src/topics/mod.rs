@@ -1,11 +1,14 @@
 //! Zero-shot topics over a [`taxonomy::TopicTaxonomy`]: the [`embedding`] method (default,
-//! runs on the e5 base model offline) and the [`nli`] method (any NLI cross-encoder).
+//! runs on the e5 base model offline, optionally through a learned [`adapter`]) and the [`nli`]
+//! method (any NLI cross-encoder).
 
+pub mod adapter;
 pub mod calibration;
 pub mod embedding;
 pub mod nli;
 pub mod taxonomy;
 
+pub use adapter::{AdapterDefaults, AdapterError, TopicAdapter};
 pub use calibration::{CalibrationError, TopicCalibration};
 pub use embedding::{EmbeddingOptions, EmbeddingTopicScorer};
 pub use nli::{ChunkAggregation, NliOptions, NliTopicScorer};
