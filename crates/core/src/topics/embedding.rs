@@ -13,6 +13,9 @@
 //! 0.02: e5 cosines between a text and short descriptions lie in a narrow band, roughly
 //! 0.75–0.90); multi-label = sigmoid((cosine − threshold) / temperature) per topic, a topic
 //! being assigned when its cosine reaches its threshold (the topic's own, else the run's).
+//! [`EmbeddingOptions::default`] suits plain e5 cosines; adapted cosines spread much wider, and
+//! an adapter carries the temperature and threshold that suit them
+//! ([`TopicAdapter::defaults`]).
 
 use std::collections::BTreeMap;
 
@@ -25,7 +28,8 @@ use crate::error::ModelError;
 /// Texts per encoder call when measuring a calibration.
 pub const CALIBRATION_CHUNK: usize = 256;
 
-/// Options of the embedding method.
+/// Options of the embedding method (the defaults suit plain e5 cosines; with an adapter, take
+/// the temperature and threshold from [`TopicAdapter::defaults`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmbeddingOptions {
     /// Softmax / sigmoid temperature.
