@@ -31,8 +31,9 @@ POSTILLA = os.path.join(ta.ROOT, "target", "release", "postilla")
 def load_shipped():
     with safe_open(SHIPPED, "pt") as f:
         meta = f.metadata()
-        adapter = ta.Adapter(f.get_tensor("u").shape[0], f.get_tensor("u").shape[1])
-        adapter.u.data, adapter.v.data = f.get_tensor("u"), f.get_tensor("v")
+        u, v = f.get_tensor("u"), f.get_tensor("v")
+        adapter = ta.Adapter(*u.shape)
+        adapter.u.data, adapter.v.data = u, v
     return adapter.eval(), meta
 
 

@@ -217,10 +217,13 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
             );
         }
         let nli = args.topic_method == "nli";
-        if nli && args.topic_adapter.topic_adapter.is_some() {
-            bail!("--topic-adapter applies to the embedding method only");
-        }
-        let adapter = if nli { None } else { args.topic_adapter.resolve(&args.topic_model)? };
+        // the NLI method uses no adapter; one given explicitly goes on so that the annotator
+        // refuses it, as it refuses a calibration
+        let adapter = if nli && args.topic_adapter.topic_adapter.is_none() {
+            None
+        } else {
+            args.topic_adapter.resolve(&args.topic_model)?
+        };
         let method = if nli {
             TopicMethod::Nli(NliOptions {
                 multi_label: args.multi_label,

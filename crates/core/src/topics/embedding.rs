@@ -78,6 +78,15 @@ fn normalise(mut v: Vec<f32>) -> Vec<f32> {
     v
 }
 
+/// The embeddings mapped by `adapter`, or unchanged without one (documents and descriptions
+/// alike go through here).
+fn adapted(adapter: Option<&TopicAdapter>, embeddings: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
+    match adapter {
+        Some(a) => embeddings.iter().map(|e| a.apply(e)).collect(),
+        None => embeddings,
+    }
+}
+
 impl EmbeddingTopicScorer {
     /// Embeds every description of the taxonomy once.
     pub fn new(
@@ -114,14 +123,10 @@ impl EmbeddingTopicScorer {
             let mut protos = Vec::with_capacity(taxonomy.topics.len());
             for topic in &taxonomy.topics {
                 let sentences = topic.text[lang].description.sentences();
-                let vecs = encoder.embed(&sentences, E5_QUERY_PREFIX, options.batch_size)?;
+                let vecs = adapted(adapter.as_ref(), encoder.embed(&sentences, E5_QUERY_PREFIX, options.batch_size)?);
                 let mut mean = vec![0f32; encoder.dim()];
                 for v in &vecs {
-                    let v = match &adapter {
-                        Some(a) => a.apply(v),
-                        None => v.clone(),
-                    };
-                    for (m, x) in mean.iter_mut().zip(&v) {
+                    for (m, x) in mean.iter_mut().zip(v) {
                         *m += x;
                     }
                 }
@@ -194,12 +199,7 @@ impl EmbeddingTopicScorer {
     /// Raw cosine of each text with each topic prototype of the language chosen for it
     /// (adapter applied, calibration not: this is what calibration measures).
     pub fn cosines(&self, texts: &[&str], languages: &[&str]) -> Result<Vec<Vec<f64>>, ModelError> {
-        let mut docs = self.encoder.embed(texts, E5_QUERY_PREFIX, self.options.batch_size)?;
-        if let Some(adapter) = &self.adapter {
-            for d in &mut docs {
-                *d = adapter.apply(d);
-            }
-        }
+        let docs = adapted(self.adapter.as_ref(), self.encoder.embed(texts, E5_QUERY_PREFIX, self.options.batch_size)?);
         Ok(docs
             .iter()
             .zip(languages)
