@@ -3,9 +3,9 @@
 documents, model directories, batch size and thread count; writes bench/results.json.
 
 Tasks:
-  ner               300 news documents (bench/hf_bench.py corpus), e5-small encoder + random
-                    9-label head; Postilla vs pipeline("token-classification",
-                    aggregation_strategy="first"), max length 256, stride 64.
+  ner               300 news documents (bench/hf_bench.py corpus), the default NER model
+                    models/ner-it-de; Postilla vs pipeline("token-classification",
+                    aggregation_strategy="first") on the same directory, max length 256, stride 64.
   topics_embedding  the same 300 documents, news taxonomy; Postilla's embedding method vs a
                     sentence-transformers-style loop over the same model and windows.
   topics_nli        SIB-200 Italian + German train sentences (1,402), news taxonomy; Postilla's NLI
@@ -134,12 +134,12 @@ def side_by_side(name, ours, theirs, tokens=None):
 def main():
     work = os.path.join(ROOT, ".local", "bench")
     os.makedirs(work, exist_ok=True)
-    model = os.path.join(work, "e5-ner-random")
+    model = os.path.join(ROOT, "models", "ner-it-de")
     nli = os.path.join(work, "nli")
     corpus = os.path.join(work, "corpus.jsonl")
     sib = os.path.join(work, "sib200-train.jsonl")
     if not os.path.exists(os.path.join(model, "model.safetensors")):
-        subprocess.run([PY, HELPER, "model", model], check=True)
+        raise SystemExit(f"{model} is not built: run `just setup`")
     if not os.path.exists(os.path.join(nli, "entail-last", "model.safetensors")):
         subprocess.run([PY, os.path.join(ROOT, "tests", "support", "hf_nli_reference.py"), "make-models", nli], check=True)
     subprocess.run([PY, HELPER, "corpus", corpus], check=True)
@@ -168,7 +168,7 @@ def main():
                      "repeats": REPEATS, "reported": "fastest run per side"},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), **cpu_model()},
         "ner": {"documents": ner_hf["documents"], "tokens": ner_hf["tokens"],
-                "model": "e5-small encoder + random 9-label head (bench/hf_bench.py model)",
+                "model": "models/ner-it-de (the default NER model)",
                 "postilla_engine": "fused forward, --matmul auto (oneDNN on AMD processors, MKL elsewhere)",
                 "reference": "transformers 4.46.3 pipeline('token-classification', aggregation_strategy='first')", **ner},
         "topics_embedding": {"documents": emb_py["documents"], "model": "models/e5-small",

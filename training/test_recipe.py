@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Unit tests of the training recipe's two choices (run by `just test`):
-the place-name harmonisation rule and the partial-label loss for Italian O tokens."""
+"""Unit tests of the training recipe's choices (run by `just test`): the place-name
+harmonisation rule, the partial-label loss for Italian O tokens, news spacing and the
+punctuation word rule's labels, document windows and length-bucketed batches."""
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
-from train_ner import LABELS, harmonise, loss_fn, place_gazetteer, strict_f1  # noqa: E402
+import random  # noqa: E402
+
+from train_ner import (LABELS, bucketed_batches, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
+                       place_gazetteer, strict_f1, token_word_labels, window_plan, word_starts)
 
 
 def sent(tokens, tags, lang="it"):
@@ -60,8 +64,65 @@ def test_strict_f1_equals_seqeval():
     assert 0.2 < ours[2] < 0.9, ours  # a comparison that can fail
 
 
+def test_news_spacing():
+    tokens = ["Un", "gruppo", "dell'", "università", "(", "AP", ")", ",", '"', "Ciao", '"', "detto", "."]
+    text, offsets = build_text(tokens, True)
+    assert text == 'Un gruppo dell\'università (AP), "Ciao" detto.', text
+    assert [text[a:b] for a, b in offsets] == tokens
+    plain, offsets = build_text(tokens, False)
+    assert plain == " ".join(tokens) and [plain[a:b] for a, b in offsets] == tokens
+
+
+def test_word_rule_labels():
+    """Tokens as a SentencePiece tokenizer cuts "(AP) Putin, AP.Putin" (gold words "(" "AP" ")"
+    "Putin" "," "AP" "." "Putin"): every piece that starts a word under the punctuation rule
+    is labelled, the glued piece "AP." takes its first word's tag."""
+    text = "(AP) Putin, AP.Putin"
+    words = [(0, 1), (1, 3), (3, 4), (5, 10), (10, 11), (12, 14), (14, 15), (15, 20)]
+    tags = ["O", "B-ORG", "O", "B-PER", "O", "B-ORG", "O", "B-PER"]
+    pieces = [(0, 1), (1, 3), (3, 4), (4, 10), (10, 11), (11, 15), (15, 20)]
+    assert word_starts(text, pieces) == [True] * 7
+    owner, labels = token_word_labels(text, words, tags, pieces)
+    assert owner == [0, 1, 2, 3, 4, 5, 7]
+    assert [LABELS[x] for x in labels] == ["O", "B-ORG", "O", "B-PER", "O", "B-ORG", "B-PER"]
+    # a gold word cut into two words by the rule: "Baden-Württemberg" -> B-LOC, I-LOC (the
+    # hyphen) and I-LOC; a continuation piece without punctuation is ignored (-1)
+    text = "Baden-Württemberg liegt"
+    words, tags = [(0, 17), (18, 23)], ["B-LOC", "O"]
+    pieces = [(0, 5), (5, 6), (6, 10), (10, 17), (17, 23)]
+    _, labels = token_word_labels(text, words, tags, pieces)
+    assert labels == [LABELS.index("B-LOC"), LABELS.index("I-LOC"), LABELS.index("I-LOC"), -1, 0], labels
+
+
+def test_document_windows_and_buckets():
+    rng = random.Random(3)
+    enc = [{"ids": [1] * n, "labels": [0] * n, "italian_o": [False] * n, "doc": d}
+           for d, n in [(0, 30), (0, 40), (0, 50), (1, 20), (1, 300), (1, 10)]]
+    examples = make_examples(enc, 254, 0.0, rng)
+    assert sum(len(e["ids"]) for e in examples) == 30 + 40 + 50 + 20 + 254 + 10  # each sentence once, long ones cut
+    assert all(len(e["ids"]) <= 254 for e in examples)
+    assert len({e["doc"] for e in examples}) == 2 and len(examples) < 6, "windows group sentences of one document"
+    singles = make_examples(enc, 254, 1.0, rng)
+    assert len(singles) == 6
+    many = [{"ids": [1] * rng.randint(5, 80), "labels": [], "italian_o": [], "doc": 0} for _ in range(5000)]
+    batches = bucketed_batches(many, 1024, rng)
+    assert sorted(id(e) for b in batches for e in b) == sorted(id(e) for e in many)
+    padded = sum(len(b) * (max(len(e["ids"]) for e in b) + 2) for b in batches)
+    real = sum(len(e["ids"]) + 2 for e in many)
+    assert 1 - real / padded < 0.05, 1 - real / padded
+    assert all(len(b) * (max(len(e["ids"]) for e in b) + 2) <= 1024 for b in batches)
+
+
+def test_window_plan_matches_postilla():
+    """The doc test of crates/core/src/ner/windows.rs."""
+    windows, owner = window_plan(10, 6, 2)
+    assert windows == [(0, 6), (4, 10)]
+    assert owner == [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
+
+
 if __name__ == "__main__":
-    test_harmonisation()
-    test_partial_label_loss()
-    test_strict_f1_equals_seqeval()
-    print("3 passed, 0 failed")
+    tests = [test_harmonisation, test_partial_label_loss, test_strict_f1_equals_seqeval, test_news_spacing,
+             test_word_rule_labels, test_document_windows_and_buckets, test_window_plan_matches_postilla]
+    for t in tests:
+        t()
+    print(f"{len(tests)} passed, 0 failed")

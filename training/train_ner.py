@@ -1,33 +1,44 @@
 #!/usr/bin/env python3
 """Postilla's recipe for the default Italian/German NER model (PER, ORG, LOC, MISC; IOB2),
-fine-tuned from models/e5-small on the gold training sets of ../shared/data.
+fine-tuned from models/e5-small on the gold training sets of ../shared/data, on CPU.
 
-    python3 training/train_ner.py --out OUT_DIR [--limit N] [--epochs E] [--device cuda]
+    python3 training/train_ner.py --out OUT_DIR [--limit N] [--epochs E] [--threads T] [--device cuda]
 
-Full run (GPU): python3 training/train_ner.py --out models/ner-it-de/build --epochs 6 --lr 5e-5 \
-                --batch-size 16 --max-length 256 --device cuda
-CPU smoke run:  just train-smoke
+The default NER model (`just train-ner`, about 80 minutes on 2 cores):
+    python3 training/train_ner.py --out .local/ner-train --silver 24000 --epochs 3 --lr 1e-4 --compact
+CPU smoke run: just train-smoke
 
-Data: KIND WN/FIC/ADG train, EVALITA-2009 train, CoNLL-2003 German train; model selection on
-KIND WN dev and CoNLL-2003 German dev (never a test split).
+Data: KIND WN/FIC/ADG train, EVALITA-2009 train, CoNLL-2003 German train (gold); optionally a
+first stage on a sample of the WikiNEuRal it/de silver sets (`--silver N` sentences); model
+selection on KIND WN dev and CoNLL-2003 German dev (never a test split).
 
-Two principled choices, both tested by training/test_recipe.py:
+Choices, each tested by training/test_recipe.py:
 * Convention (docs/annotation-guidelines.md): names of countries, cities and regions are LOC
   whatever their role. KIND marks countries acting politically as ORG, so a KIND ORG span whose
   whole surface is a known place name (a surface annotated LOC more often than ORG across the
-  training sets, e.g. "Cina", "Italia") becomes LOC; longer names such as
-  "Comune di Roma" stay ORG.
+  training sets, e.g. "Cina", "Italia") becomes LOC; longer names such as "Comune di Roma"
+  stay ORG.
 * Italian gold has no MISC: a token labelled O in an Italian sentence may be a MISC name, so
   its loss is -log P(O or B-MISC or I-MISC) (a partial label) instead of -log P(O); tokens
   inside PER/ORG/LOC entities keep the ordinary cross-entropy.
-
-Subword handling: the first piece of each word carries the word's label, the others are
-ignored by the loss (-100), which matches inference with aggregation "first".
+* Word boundaries as Postilla's default word rule draws them (`punctuation`, see
+  crates/core/src/ner/decode.rs): a token starts a word after whitespace, when it begins with
+  punctuation or when punctuation precedes it. Each such word's first token carries the label
+  (the gold word's tag on its first piece, I-X or O on the pieces a gold word splits into), the
+  other tokens are ignored by the loss (-100): what inference with aggregation "first" reads.
+* Raw text: half of the sentences are rebuilt with news spacing ("Putin, (AP)", "dell'Italia")
+  instead of tokens joined by spaces, so that the model sees the pieces raw text gives.
+* Document context: a share of the training examples (`--single-share`, default 0.3) are single
+  sentences, the others windows of consecutive sentences of one document (up to
+  `--max-length` tokens), like the windows Postilla predicts on.
+* Length-bucketed batches of about `--batch-tokens` tokens; bf16 autocast on CPU (fp32 weights
+  and optimiser) where the processor supports it; the tokenizer pass is done once.
 Model selection: after every epoch, strict entity-level micro-F1 on KIND WN dev (under
-Postilla's convention, PER/ORG/LOC) and CoNLL-2003 German dev (all four types); the epoch with
-the best mean is kept. --compact saves only the trained weights (fp16 shards under 15 MiB, the
-frozen word embeddings come from the base), which is what a GPU run brings back.
-The word embeddings stay frozen (they are 250k x 384 and the training data cannot improve them).
+Postilla's convention, PER/ORG/LOC) and CoNLL-2003 German dev (all four types), both sentence by
+sentence and, for CoNLL (which has documents), through Postilla's document windows; the average
+of the last two epochs' weights is scored too; the best `selection` is kept. Every epoch writes
+a checkpoint (`--out/checkpoint-E.pt`). --compact saves only the trained weights (fp16, the
+frozen word embeddings come from the base), which is what models/ner-it-de commits.
 """
 import argparse
 import collections
@@ -36,25 +47,37 @@ import math
 import os
 import random
 import time
+import unicodedata
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
-def read_conll(path, sep=None, lang="it"):
-    sents, toks, tags = [], [], []
+def read_conll(path, sep=None, lang="it", docs=False):
+    """Sentences of a CoNLL-style file as dicts {tokens, tags, lang, doc}. `doc` counts
+    `-DOCSTART-` lines (files without them are one stream of consecutive sentences)."""
+    sents, toks, tags, doc = [], [], [], 0
     for line in open(path, encoding="utf-8"):
         line = line.rstrip("\n")
-        if not line.strip() or line.startswith("-DOCSTART-"):
+        if line.startswith("-DOCSTART-") or line.startswith("# "):
             if toks:
-                sents.append({"tokens": toks, "tags": tags, "lang": lang})
+                sents.append({"tokens": toks, "tags": tags, "lang": lang, "doc": doc})
+                toks, tags = [], []
+            if line.startswith("-DOCSTART-"):
+                doc += 1
+            continue
+        if not line.strip():
+            if toks:
+                sents.append({"tokens": toks, "tags": tags, "lang": lang, "doc": doc})
                 toks, tags = [], []
             continue
         cols = line.split(sep) if sep else line.split()
+        if sep and len(cols) == 3:  # WikiNEuRal / WikiANN: index<TAB>token<TAB>tag
+            cols = cols[1:]
         toks.append(cols[0])
         tags.append(cols[-1])
     if toks:
-        sents.append({"tokens": toks, "tags": tags, "lang": lang})
+        sents.append({"tokens": toks, "tags": tags, "lang": lang, "doc": doc})
     return sents
 
 
@@ -95,7 +118,20 @@ def harmonise(sentences, places):
     return changed
 
 
-def load_data(data, limit):
+def normalise_tags(sentence):
+    """IOB1-tolerant reading made IOB2, unknown types dropped (silver sets)."""
+    tags = ["O"] * len(sentence["tags"])
+    for a, b, label in spans(sentence["tags"]):
+        if f"B-{label}" in LABELS:
+            tags[a] = f"B-{label}"
+            for i in range(a + 1, b):
+                tags[i] = f"I-{label}"
+    sentence["tags"] = tags
+    return sentence
+
+
+def load_data(data, limit, silver=0, seed=13):
+    """(train, silver, dev, harmonised count, gazetteer size)."""
     d = os.path.join(data, "ner")
     kind = []
     for part in ("WN", "FIC", "ADG"):
@@ -107,28 +143,216 @@ def load_data(data, limit):
     places = place_gazetteer(kind + evalita + conll)
     n = harmonise(kind, places)
     harmonise(dev["kind-wn"], places)  # model selection under Postilla's convention
+    # documents: a distinct id per source file (and per -DOCSTART- block within it)
+    for source, sents in enumerate((kind, evalita, conll)):
+        for s in sents:
+            s["doc"] = (source, s["doc"])
     train = kind + evalita + conll
+    silver_sents = []
+    if silver:
+        for lang in ("it", "de"):
+            path = f"{d}/silver/wikineural/{lang}/val.conllu"
+            sents = [normalise_tags(s) for s in read_conll(path, "\t", lang)]
+            for s in sents:
+                s["doc"] = ("silver", lang, s["doc"])
+                s["silver"] = True
+            silver_sents += sents
+        rng = random.Random(seed)
+        # a sample of consecutive runs keeps some document order; here sentences are independent
+        silver_sents = rng.sample(silver_sents, min(silver, len(silver_sents)))
     if limit:
         rng = random.Random(0)
         train = rng.sample(train, min(limit, len(train)))
+        silver_sents = silver_sents[: limit // 4]
         dev = {k: v[: max(16, limit // 4)] for k, v in dev.items()}
-    return train, dev, n, len(places)
+    return train, silver_sents, dev, n, len(places)
 
 
-def encode(tokenizer, sentences, max_length):
-    enc = tokenizer([s["tokens"] for s in sentences], is_split_into_words=True, truncation=True,
-                    max_length=max_length, padding=True, return_tensors="pt")
-    labels, italian_o = [], []
-    for i, s in enumerate(sentences):
-        prev, row, io = None, [], []
-        for w in enc.word_ids(i):
-            if w is None or w == prev:
-                row.append(-100); io.append(False)
-            else:
-                row.append(LABELS.index(s["tags"][w])); io.append(s["lang"] == "it" and s["tags"][w] == "O")
-            prev = w
-        labels.append(row); italian_o.append(io)
-    return enc, labels, italian_o
+# ---------------------------------------------------------------------------------------------
+# Text and words
+
+NO_SPACE_BEFORE = set(",.;:!?)]}%»”’…") | {"'s"}
+NO_SPACE_AFTER = set("([{«„“‘")
+
+
+def is_punct(ch):
+    """Unicode general category P* (what Postilla's `punctuation` word rule splits at)."""
+    return unicodedata.category(ch).startswith("P")
+
+
+def build_text(tokens, news_spacing):
+    """The sentence as text and the code-point span of each token. With `news_spacing`,
+    punctuation is glued the way news text writes it ("Putin, (AP)", "dell'Italia");
+    otherwise tokens are joined by single spaces (what `postilla import` writes)."""
+    parts, offsets, pos, quote_open = [], [], 0, False
+    for i, tok in enumerate(tokens):
+        space = i > 0
+        if news_spacing and i > 0:
+            prev = tokens[i - 1]
+            if tok in NO_SPACE_BEFORE or prev in NO_SPACE_AFTER:
+                space = False
+            elif prev.endswith("'") and len(prev) > 1 and prev[-2].isalpha():  # dell' + Italia
+                space = False
+            elif tok == '"':
+                space = not quote_open
+            elif prev == '"' and quote_open:
+                space = False
+        if tok == '"':
+            quote_open = not quote_open
+        if space:
+            parts.append(" ")
+            pos += 1
+        offsets.append((pos, pos + len(tok)))
+        parts.append(tok)
+        pos += len(tok)
+    return "".join(parts), offsets
+
+
+def word_starts(text, token_offsets):
+    """For each token, whether it starts a word under Postilla's `punctuation` word rule:
+    at the start of the text, after whitespace, at a token that begins with whitespace or
+    punctuation, or after a punctuation character."""
+    starts = []
+    for i, (s, e) in enumerate(token_offsets):
+        ts = s
+        while ts < e and text[ts].isspace():
+            ts += 1
+        if i == 0 or s == 0 or text[s - 1].isspace() or (s < len(text) and text[s].isspace()):
+            starts.append(True)
+        elif ts < e and is_punct(text[ts]):
+            starts.append(True)
+        elif ts > 0 and is_punct(text[ts - 1]):
+            starts.append(True)
+        else:
+            starts.append(False)
+    return starts
+
+
+def token_word_labels(text, word_offsets, tags, token_offsets):
+    """Per token: the index of the gold word its first non-space character lies in (or -1),
+    and its training label (-1 = ignored): the tag of the gold word on the first rule word that
+    starts in it, I-X / O on later rule words of the same gold word."""
+    owner = [-1] * (len(text) + 1)
+    for w, (a, b) in enumerate(word_offsets):
+        for c in range(a, b):
+            owner[c] = w
+    starts = word_starts(text, token_offsets)
+    words, labels, seen = [], [], set()
+    for (s, e), start in zip(token_offsets, starts):
+        ts = s
+        while ts < e and text[ts].isspace():
+            ts += 1
+        w = owner[ts] if ts < e else -1
+        words.append(w)
+        if not start or w < 0:
+            labels.append(-1)
+            continue
+        tag = tags[w]
+        if w in seen:
+            tag = "O" if tag == "O" else "I-" + tag[2:]
+        seen.add(w)
+        labels.append(LABELS.index(tag))
+    return words, labels
+
+
+def encode_sentences(tokenizer, sentences, seed, news_share=0.5):
+    """Tokenizes every sentence once: ids, labels (-100 = ignored) and the Italian-O mask,
+    with news spacing for a fixed random `news_share` of the sentences."""
+    rng = random.Random(seed)
+    texts, word_offsets = [], []
+    for s in sentences:
+        text, offs = build_text(s["tokens"], rng.random() < news_share)
+        texts.append(text)
+        word_offsets.append(offs)
+    out = []
+    for i in range(0, len(texts), 4096):
+        enc = tokenizer(texts[i:i + 4096], add_special_tokens=False, return_offsets_mapping=True)
+        for j, (ids, offsets) in enumerate(zip(enc["input_ids"], enc["offset_mapping"])):
+            s = sentences[i + j]
+            _, labels = token_word_labels(texts[i + j], word_offsets[i + j], s["tags"], offsets)
+            partial = s["lang"] == "it" and not s.get("silver")
+            out.append({"ids": ids, "labels": [l if l >= 0 else -100 for l in labels],
+                        "italian_o": [partial and l == 0 for l in labels], "doc": s["doc"]})
+    return out
+
+
+def make_examples(encoded, max_content, single_share, rng):
+    """Training examples for one epoch: consecutive sentences of a document grouped into
+    windows of random target length (64 to `max_content` tokens), or single sentences with
+    probability `single_share`. Each sentence appears once; sentences over `max_content` tokens
+    are cut."""
+    examples, cur, target = [], None, 0
+
+    def flush():
+        if cur is not None:
+            examples.append(cur)
+
+    for e in encoded:
+        n = len(e["ids"])
+        fits = cur is not None and cur["doc"] == e["doc"] and len(cur["ids"]) + n <= target
+        if not fits:
+            flush()
+            cur = {"ids": list(e["ids"][:max_content]), "labels": list(e["labels"][:max_content]),
+                   "italian_o": list(e["italian_o"][:max_content]), "doc": e["doc"]}
+            target = 0 if rng.random() < single_share else rng.randint(64, max_content)
+        else:
+            cur["ids"] += e["ids"]
+            cur["labels"] += e["labels"]
+            cur["italian_o"] += e["italian_o"]
+    flush()
+    return examples
+
+
+def bucketed_batches(examples, batch_tokens, rng, max_rows=64):
+    """Batches of similar length (padding stays small): shuffle, sort within pools of 100
+    batches' worth, cut into batches of about `batch_tokens` tokens, shuffle the batches."""
+    order = examples[:]
+    rng.shuffle(order)
+    pool_size = max(1, batch_tokens * 100)
+    batches, pool, pool_tokens = [], [], 0
+
+    def cut(pool):
+        pool.sort(key=lambda e: len(e["ids"]))
+        batch, longest = [], 0
+        for e in pool:
+            longest2 = max(longest, len(e["ids"]) + 2)
+            if batch and (longest2 * (len(batch) + 1) > batch_tokens or len(batch) >= max_rows):
+                batches.append(batch)
+                batch, longest2 = [], len(e["ids"]) + 2
+            batch.append(e)
+            longest = longest2
+        if batch:
+            batches.append(batch)
+
+    for e in order:
+        pool.append(e)
+        pool_tokens += len(e["ids"])
+        if pool_tokens >= pool_size:
+            cut(pool)
+            pool, pool_tokens = [], 0
+    if pool:
+        cut(pool)
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(torch, batch, cls_id, sep_id, pad_id):
+    width = max(len(e["ids"]) for e in batch) + 2
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    italian_o = torch.zeros((len(batch), width), dtype=torch.bool)
+    for r, e in enumerate(batch):
+        n = len(e["ids"])
+        ids[r, : n + 2] = torch.tensor([cls_id] + e["ids"] + [sep_id])
+        mask[r, : n + 2] = 1
+        labels[r, 1: n + 1] = torch.tensor(e["labels"])
+        italian_o[r, 1: n + 1] = torch.tensor(e["italian_o"])
+    return ids, mask, labels, italian_o
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
 
 
 def strict_f1(gold, pred, types=None):
@@ -145,44 +369,108 @@ def strict_f1(gold, pred, types=None):
     return precision, recall, f1
 
 
-def predict_tags(torch, model, tokenizer, sentences, max_length, device, batch_size=64):
-    """Word tags from the first sub-word of each word (aggregation "first"); words cut off by
-    max_length are O."""
+def window_plan(n, capacity, stride):
+    """Postilla's window plan (crates/core/src/ner/windows.rs): windows and the owner window
+    of each token (the one where it has the most context, the earlier on ties)."""
+    windows, start = [], 0
+    while True:
+        end = min(start + capacity, n)
+        windows.append((start, end))
+        if end >= n:
+            break
+        start += capacity - stride
+    owner = []
+    for t in range(n):
+        best = None
+        for w, (a, b) in enumerate(windows):
+            if a <= t < b:
+                context = min(t - a, b - 1 - t)
+                if best is None or context > best[0]:
+                    best = (context, w)
+        owner.append(best[1])
+    return windows, owner
+
+
+def predict_docs(torch, model, tokenizer, docs, device, max_length=256, stride=64, batch_size=32):
+    """Word tags of each document (a list of sentences, text as `postilla import` writes it:
+    tokens joined by spaces, sentences by newlines), predicted the way Postilla does: the whole
+    document tokenized, windows of `max_length` tokens overlapping by `stride`, the `punctuation`
+    word rule, aggregation "first"."""
+    cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+    prepared, jobs = [], []
+    for d, sents in enumerate(docs):
+        texts, offs, base = [], [], 0
+        for s in sents:
+            text, o = build_text(s["tokens"], False)
+            offs += [(a + base, b + base) for a, b in o]
+            texts.append(text)
+            base += len(text) + 1
+        text = "\n".join(texts)
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        words, _ = token_word_labels(text, offs, ["O"] * len(offs), enc["offset_mapping"])
+        starts = word_starts(text, enc["offset_mapping"])
+        windows, owner = window_plan(len(enc["input_ids"]), max_length - 2, stride)
+        prepared.append({"ids": enc["input_ids"], "words": words, "starts": starts, "owner": owner,
+                         "n_words": len(offs), "pred": [0] * len(enc["input_ids"])})
+        for w, (a, b) in enumerate(windows):
+            if b > a:
+                jobs.append((d, w, a, b))
+    jobs.sort(key=lambda j: j[3] - j[2])
     model.eval()
-    out = []
     with torch.no_grad():
-        for i in range(0, len(sentences), batch_size):
-            batch = sentences[i:i + batch_size]
-            enc = tokenizer([s["tokens"] for s in batch], is_split_into_words=True, truncation=True,
-                            max_length=max_length, padding=True, return_tensors="pt")
-            best = model(**{k: v.to(device) for k, v in enc.items()}).logits.argmax(-1).cpu()
-            for j, s in enumerate(batch):
-                tags, prev = ["O"] * len(s["tokens"]), None
-                for k, w in enumerate(enc.word_ids(j)):
-                    if w is not None and w != prev:
-                        tags[w] = LABELS[int(best[j, k])]
-                    prev = w
-                out.append(tags)
+        for i in range(0, len(jobs), batch_size):
+            chunk = jobs[i:i + batch_size]
+            batch = [{"ids": prepared[d]["ids"][a:b], "labels": [0] * (b - a), "italian_o": [False] * (b - a)}
+                     for d, w, a, b in chunk]
+            ids, mask, _, _ = collate(torch, batch, cls_id, sep_id, pad_id)
+            best = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.argmax(-1).cpu()
+            for r, (d, w, a, b) in enumerate(chunk):
+                for k, t in enumerate(range(a, b)):
+                    if prepared[d]["owner"][t] == w:
+                        prepared[d]["pred"][t] = int(best[r, k + 1])
     model.train()
+    out = []
+    for p in prepared:
+        tags = ["O"] * p["n_words"]
+        done = set()
+        for t, w in enumerate(p["words"]):
+            if w >= 0 and p["starts"][t] and w not in done:
+                tags[w] = LABELS[p["pred"][t]]
+                done.add(w)
+        out.append(tags)
     return out
 
 
-def evaluate(torch, model, tokenizer, dev, max_length, device):
+def evaluate(torch, model, tokenizer, dev, device, max_length=256, documents=True):
     """Strict micro-F1 on each development set: KIND WN (harmonised, PER/ORG/LOC: KIND has no
-    MISC) and CoNLL-2003 German (all four types); `selection` is their mean."""
+    MISC) and CoNLL-2003 German (all four types), each sentence a document; `selection` is their
+    mean. With `documents`, CoNLL-2003 German dev also through whole-document windows
+    (`conll-de-doc`)."""
     scores = {}
     for name, sentences in dev.items():
         types = {"PER", "ORG", "LOC"} if name == "kind-wn" else None
-        pred = predict_tags(torch, model, tokenizer, sentences, max_length, device)
+        pred = predict_docs(torch, model, tokenizer, [[s] for s in sentences], device, max_length)
         scores[name] = round(strict_f1([s["tags"] for s in sentences], pred, types)[2], 4)
     scores["selection"] = round(sum(scores.values()) / len(scores), 4)
+    if documents and "conll-de" in dev:
+        docs = collections.OrderedDict()
+        for s in dev["conll-de"]:
+            docs.setdefault(s["doc"], []).append(s)
+        docs = list(docs.values())
+        pred = predict_docs(torch, model, tokenizer, docs, device, max_length)
+        gold = [[t for s in doc for t in s["tags"]] for doc in docs]
+        scores["conll-de-doc"] = round(strict_f1(gold, pred)[2], 4)
     return scores
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving
 
 
 def save_compact(torch, model, out, max_bytes=15 * 2**20):
     """Saves only the trained parameters (everything but the frozen word embeddings, which the
-    base model supplies) in fp16, in safetensors shards under `max_bytes` each: what a GPU run
-    can bring back (files of at most 16 MiB) and what models/ner-it-de commits."""
+    base model supplies) in fp16, in safetensors shards under `max_bytes` each: what
+    models/ner-it-de commits."""
     from safetensors.torch import save_file
     trained = {n: p.detach().to("cpu", torch.float16).contiguous() for n, p in model.named_parameters() if p.requires_grad}
     shards, current, size = [], {}, 0
@@ -210,80 +498,137 @@ def loss_fn(torch, logits, labels, italian_o):
     return -(per_token * mask).sum() / mask.sum().clamp(min=1)
 
 
+def bf16_supported(torch, device):
+    if device != "cpu":
+        return device.startswith("cuda") and torch.cuda.is_bf16_supported()
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def trained_state(model):
+    return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
+
+
+def load_state(torch, model, state):
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n in state:
+                p.copy_(state[n])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", default=os.path.join(ROOT, "models", "e5-small"))
     ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data"))
     ap.add_argument("--out", required=True)
-    ap.add_argument("--limit", type=int, default=0, help="train on N sentences only (CPU smoke run)")
-    ap.add_argument("--epochs", type=float, default=6)
-    ap.add_argument("--lr", type=float, default=5e-5)
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--limit", type=int, default=0, help="train on N sentences only (smoke run)")
+    ap.add_argument("--silver", type=int, default=0, help="first stage: N WikiNEuRal it/de silver sentences")
+    ap.add_argument("--epochs", type=int, default=3, help="epochs over the gold sets")
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--batch-tokens", type=int, default=1024, help="tokens per batch, padding included")
     ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument("--single-share", type=float, default=0.3, help="share of single-sentence examples")
+    ap.add_argument("--news-share", type=float, default=0.5, help="share of sentences with news spacing")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--compact", action="store_true",
-                    help="save only the trained weights in fp16 shards under 15 MiB (for a GPU run's $OUT)")
+                    help="save only the trained weights in fp16 shards under 15 MiB")
     args = ap.parse_args()
 
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer, get_linear_schedule_with_warmup
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    random.seed(args.seed)
-    train, dev, harmonised, n_places = load_data(args.data, args.limit)
-    print(json.dumps({"train_sentences": len(train), "kind_org_to_loc": harmonised, "places": n_places}), flush=True)
+    rng = random.Random(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    started = time.time()
+    train, silver, dev, harmonised, n_places = load_data(args.data, args.limit, args.silver, args.seed)
     tokenizer = AutoTokenizer.from_pretrained(args.base)
+    enc_train = encode_sentences(tokenizer, train, args.seed, args.news_share)
+    enc_silver = encode_sentences(tokenizer, silver, args.seed + 1, args.news_share)
+    n_tokens = sum(len(e["ids"]) for e in enc_train)
+    bf16 = args.precision == "bf16" or (args.precision == "auto" and bf16_supported(torch, args.device))
+    print(json.dumps({"train_sentences": len(train), "train_tokens": n_tokens, "silver_sentences": len(silver),
+                      "kind_org_to_loc": harmonised, "places": n_places, "bf16": bf16,
+                      "threads": torch.get_num_threads(), "tokenize_seconds": round(time.time() - started, 1)}), flush=True)
     model = AutoModelForTokenClassification.from_pretrained(
-        args.base, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
+        args.base, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
+        ignore_mismatched_sizes=True)
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     model.to(args.device).train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
-    steps_per_epoch = math.ceil(len(train) / args.batch_size)
-    total = max(1, int(steps_per_epoch * args.epochs))
+    max_content = args.max_length - 2
+    # stages: the silver pass (if any), then the gold epochs; batches are drawn per stage
+    stages = (["silver"] if enc_silver else []) + [f"gold-{e + 1}" for e in range(args.epochs)]
+    plans = {}
+    for stage in stages:
+        data = enc_silver if stage == "silver" else enc_train
+        plans[stage] = bucketed_batches(make_examples(data, max_content, args.single_share, rng), args.batch_tokens, rng)
+    total = sum(len(b) for b in plans.values())
     sched = get_linear_schedule_with_warmup(opt, int(0.06 * total), total)
-    step, losses, start = 0, [], time.time()
-    history, best, best_state = [], None, None
-    while step < total:
-        random.shuffle(train)
-        for i in range(0, len(train), args.batch_size):
-            batch = train[i:i + args.batch_size]
-            enc, labels, italian_o = encode(tokenizer, batch, args.max_length)
-            enc = {k: v.to(args.device) for k, v in enc.items()}
-            logits = model(**enc).logits
-            loss = loss_fn(torch, logits, torch.tensor(labels, device=args.device),
-                           torch.tensor(italian_o, device=args.device))
+    pad_tokens = sum(len(b) * (max(len(e["ids"]) for e in b) + 2) for bs in plans.values() for b in bs)
+    real_tokens = sum(len(e["ids"]) + 2 for bs in plans.values() for b in bs for e in b)
+    print(json.dumps({"stages": {s: len(b) for s, b in plans.items()}, "steps": total,
+                      "padding_share": round(1 - real_tokens / pad_tokens, 4)}), flush=True)
+    step, losses, seen_tokens, start = 0, [], 0, time.time()
+    history, best, best_state, states = [], None, None, []
+    autocast = torch.autocast("cpu" if args.device == "cpu" else "cuda", dtype=torch.bfloat16, enabled=bf16)
+    for stage in stages:
+        for batch in plans[stage]:
+            ids, mask, labels, italian_o = (t.to(args.device) for t in collate(
+                torch, batch, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id))
+            with autocast:
+                logits = model(input_ids=ids, attention_mask=mask).logits
+            loss = loss_fn(torch, logits, labels, italian_o)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step(); sched.step(); opt.zero_grad()
             losses.append(loss.item()); step += 1
-            if step % max(1, total // 20) == 0 or step == total:
-                print(json.dumps({"step": step, "of": total, "loss": sum(losses[-20:]) / len(losses[-20:]),
-                                  "seconds": round(time.time() - start, 1)}), flush=True)
-            if step % steps_per_epoch == 0 or step >= total:
-                # model selection on the development sets, after every epoch (never a test set)
-                scores = {"step": step, "epoch": round(step / steps_per_epoch, 2),
-                          **evaluate(torch, model, tokenizer, dev, args.max_length, args.device)}
-                history.append(scores)
-                print(json.dumps({"dev": scores}), flush=True)
-                if best is None or scores["selection"] > best["selection"]:
-                    best = scores
-                    best_state = {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
-            if step >= total:
-                break
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            if n in best_state:
-                p.copy_(best_state[n])
-    print(json.dumps({"selected": best}), flush=True)
-    os.makedirs(args.out, exist_ok=True)
+            seen_tokens += int(mask.sum())
+            if step % 50 == 0 or step == total:
+                elapsed = time.time() - start
+                rate = seen_tokens / elapsed
+                remaining = (real_tokens - seen_tokens) / max(rate, 1e-9)
+                print(json.dumps({"stage": stage, "step": step, "of": total, "loss": round(sum(losses[-50:]) / len(losses[-50:]), 4),
+                                  "tokens_per_s": round(rate), "elapsed_min": round(elapsed / 60, 1),
+                                  "eta_min": round(remaining / 60, 1)}), flush=True)
+        # model selection on the development sets, after every stage (never a test set)
+        with autocast:
+            scores = {"stage": stage, "step": step, **evaluate(torch, model, tokenizer, dev, args.device, args.max_length)}
+        state = trained_state(model)
+        torch.save({"stage": stage, "state": state, "scores": scores}, os.path.join(args.out, f"checkpoint-{stage}.pt"))
+        history.append(scores)
+        print(json.dumps({"dev": scores}), flush=True)
+        if best is None or scores["selection"] > best["selection"]:
+            best, best_state = scores, state
+        if stage.startswith("gold"):
+            states.append(state)
+        if len(states) >= 2 and stage == stages[-1]:
+            # checkpoint averaging of the last two gold epochs
+            averaged = {n: (states[-1][n] + states[-2][n]) / 2 for n in state}
+            load_state(torch, model, averaged)
+            with autocast:
+                scores = {"stage": "average-last-2", "step": step, **evaluate(torch, model, tokenizer, dev, args.device, args.max_length)}
+            history.append(scores)
+            print(json.dumps({"dev": scores}), flush=True)
+            if scores["selection"] > best["selection"]:
+                best, best_state = scores, averaged
+    load_state(torch, model, best_state)
+    print(json.dumps({"selected": best, "minutes": round((time.time() - started) / 60, 1)}), flush=True)
     if args.compact:
         save_compact(torch, model, args.out)
     else:
         model.save_pretrained(args.out, safe_serialization=True)
         tokenizer.save_pretrained(args.out)
     json.dump({"first_losses": losses[:10], "last_losses": losses[-10:], "steps": step, "dev": history,
-               "selected": best, "args": vars(args)},
+               "selected": best, "minutes": round((time.time() - started) / 60, 1), "args": vars(args)},
               open(os.path.join(args.out, "training-log.json"), "w"), indent=1)
 
 

@@ -128,6 +128,7 @@ impl Annotator {
                 provenance["params"]["max_length"] = json!(effective.max_length);
                 provenance["params"]["stride"] = json!(effective.stride);
                 provenance["params"]["aggregation"] = json!(effective.aggregation.as_str());
+                provenance["params"]["word_boundaries"] = json!(effective.word_boundaries.as_str());
                 Some(pipeline)
             }
             None => None,

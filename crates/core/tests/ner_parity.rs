@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use postilla_core::ner::{Aggregation, NerEntity, NerOptions, NerPipeline};
+use postilla_core::ner::{Aggregation, NerEntity, NerOptions, NerPipeline, WordBoundaries};
 
 #[derive(Debug, serde::Deserialize)]
 struct RefEntity {
@@ -77,6 +77,7 @@ fn compare_within(model: &str, aggregation: &str, max_length: usize, stride: usi
         stride,
         batch_size,
         aggregation: aggregation.parse().expect("agg"),
+        word_boundaries: WordBoundaries::HuggingFace,
         ..NerOptions::default()
     };
     let ner = NerPipeline::load(&dir, options).expect("load");
@@ -164,8 +165,14 @@ fn deberta_v2_matches_hugging_face() {
 }
 
 fn predict_with(model: &str, texts: &[&str], batch_size: usize) -> Vec<Vec<NerEntity>> {
-    let options =
-        NerOptions { max_length: 64, stride: 16, batch_size, aggregation: Aggregation::First, ..NerOptions::default() };
+    let options = NerOptions {
+        max_length: 64,
+        stride: 16,
+        batch_size,
+        aggregation: Aggregation::First,
+        word_boundaries: WordBoundaries::HuggingFace,
+        ..NerOptions::default()
+    };
     NerPipeline::load(&common::tiny_models().join(model), options).expect("load").predict(texts).expect("predict")
 }
 

@@ -13,7 +13,7 @@ use postilla_annotator::resume::{item_id, parse_shard, shard_of, ResumeState};
 use postilla_core::annotate::{Annotator, AnnotatorConfig, TopicMethod, TopicsConfig};
 use postilla_core::model::manifest::{Manifest, MANIFEST_FILE};
 use postilla_core::model::{DeviceChoice, Engine, MatmulKernel};
-use postilla_core::ner::{Aggregation, NerOptions};
+use postilla_core::ner::{Aggregation, NerOptions, WordBoundaries};
 use postilla_core::topics::{EmbeddingOptions, NliOptions, TopicAdapter, TopicCalibration, TopicTaxonomy};
 
 use crate::Outcome;
@@ -114,6 +114,11 @@ pub struct AnnotateArgs {
     /// Subword aggregation: first, average or max (Hugging Face semantics).
     #[arg(long, default_value = "first")]
     aggregation: Aggregation,
+    /// Word boundaries: punctuation (words also end at punctuation, as the gold sets are
+    /// tokenised, so that "Putin," or "(AP)" give "Putin" and "AP") or huggingface (exactly
+    /// the Hugging Face pipeline's words, for parity).
+    #[arg(long, default_value = "punctuation")]
+    word_boundaries: WordBoundaries,
     /// libtorch threads (default: libtorch's choice).
     #[arg(long)]
     threads: Option<usize>,
@@ -180,12 +185,9 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
     let ner_dir = match &args.ner {
         _ if args.no_ner => None,
         Some(dir) => Some(dir.clone()),
-        None if Path::new(DEFAULT_NER).join("config.json").exists() => Some(PathBuf::from(DEFAULT_NER)),
+        None if Path::new(DEFAULT_NER).join("model.safetensors").exists() => Some(PathBuf::from(DEFAULT_NER)),
         None => {
-            eprintln!(
-                "postilla: note: no --ner model given and {DEFAULT_NER} is not built: records will have no entities"
-            );
-            None
+            bail!("the default NER model {DEFAULT_NER} is not built: run `just setup` (or pass --ner DIR, or --no-ner)")
         }
     };
     let engine = match args.engine {
@@ -198,6 +200,7 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
         stride: args.stride,
         batch_size: args.batch_size,
         aggregation: args.aggregation,
+        word_boundaries: args.word_boundaries,
         device: args.device,
     };
     let mut inputs = Vec::new();

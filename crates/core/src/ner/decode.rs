@@ -8,7 +8,11 @@
 //!    it covers differ in length; otherwise when the character before it is not whitespace.
 //!    An `<unk>` token always starts a word. (Hugging Face only looks for the ASCII space,
 //!    so a word after a newline or tab is glued to the previous one; Postilla treats every
-//!    Unicode whitespace character as a boundary.)
+//!    Unicode whitespace character as a boundary.) With [`WordBoundaries::Punctuation`]
+//!    (Postilla's default) a token also starts a word when its first visible character is
+//!    punctuation (Unicode category P*) or when punctuation precedes it, the way the gold
+//!    sets are tokenised: "Putin," is "Putin" + ",", "(AP)" is "(" + "AP" + ")", "AP.Putin"
+//!    is "AP" + "." + "Putin". [`WordBoundaries::HuggingFace`] keeps the pipeline's words.
 //! 2. **Aggregation** gives each word one label and score: `first` = argmax of the first
 //!    token's probabilities; `max` = argmax of the token with the highest probability;
 //!    `average` = argmax of the mean probability vector. A word is never split.
@@ -18,7 +22,11 @@
 //! 4. **Span and score.** An entity spans from its first word's first code point to its last
 //!    word's last code point (token spans trimmed of whitespace, so surfaces never start or
 //!    end with a space); its score is the mean of its words' scores. A word made only of
-//!    whitespace (a lone SentencePiece `▁`) never becomes an entity on its own.
+//!    whitespace (a lone SentencePiece `▁`) never becomes an entity on its own. With
+//!    [`WordBoundaries::Punctuation`] leading and trailing punctuation and symbols are trimmed
+//!    from the span too (a token such as `AP.` can hold a name and its full stop, `BRNN>>`
+//!    a name and a breadcrumb); an entity made only of them is dropped, and a lone `▁` piece
+//!    never widens a span.
 
 use super::labels::{LabelSet, TagPrefix};
 
@@ -66,6 +74,60 @@ pub enum WordRule {
     Whitespace,
 }
 
+/// Where words end besides the tokenizer's own boundaries (step 1 of the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WordBoundaries {
+    /// Also at punctuation, as the gold sets tokenise (the default); spans never begin or
+    /// end with punctuation.
+    #[default]
+    Punctuation,
+    /// Only where Hugging Face's token-classification pipeline draws them.
+    HuggingFace,
+}
+
+impl std::str::FromStr for WordBoundaries {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "punctuation" => Ok(WordBoundaries::Punctuation),
+            "huggingface" => Ok(WordBoundaries::HuggingFace),
+            other => Err(format!("unknown word boundaries {other:?} (expected punctuation or huggingface)")),
+        }
+    }
+}
+
+impl WordBoundaries {
+    /// The name used on the command line and in provenance.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WordBoundaries::Punctuation => "punctuation",
+            WordBoundaries::HuggingFace => "huggingface",
+        }
+    }
+}
+
+/// Whether `c` is punctuation (Unicode general category P*).
+pub fn is_punctuation(c: char) -> bool {
+    use unicode_general_category::{get_general_category, GeneralCategory as G};
+    matches!(
+        get_general_category(c),
+        G::ConnectorPunctuation
+            | G::DashPunctuation
+            | G::OpenPunctuation
+            | G::ClosePunctuation
+            | G::InitialPunctuation
+            | G::FinalPunctuation
+            | G::OtherPunctuation
+    )
+}
+
+/// Whether `c` is a symbol (Unicode general category S*: `>`, `+`, `€`, `©`, ...), trimmed from
+/// span ends like punctuation.
+pub fn is_symbol(c: char) -> bool {
+    use unicode_general_category::{get_general_category, GeneralCategory as G};
+    matches!(get_general_category(c), G::MathSymbol | G::CurrencySymbol | G::ModifierSymbol | G::OtherSymbol)
+}
+
 /// One content token of a document, ready for decoding.
 #[derive(Debug, Clone)]
 pub struct TokenPrediction {
@@ -77,6 +139,10 @@ pub struct TokenPrediction {
     pub token_chars: usize,
     /// Whether the token is the unknown token.
     pub is_unknown: bool,
+    /// Whether the token is only SentencePiece's word-boundary mark `▁`. At the start of a
+    /// text its offsets cover the next character ("MOSCA" is `▁` (0, 1), `MOS` (0, 3), `CA`),
+    /// so with [`WordBoundaries::Punctuation`] it is treated as whitespace.
+    pub is_marker: bool,
     /// Probabilities over the label set.
     pub probs: Vec<f32>,
 }
@@ -111,9 +177,17 @@ fn argmax(v: &[f32]) -> usize {
     best
 }
 
-fn is_subword(tok: &TokenPrediction, chars: &[char], rule: &WordRule) -> bool {
+fn is_subword(tok: &TokenPrediction, chars: &[char], rule: &WordRule, boundaries: WordBoundaries) -> bool {
     if tok.is_unknown {
         return false;
+    }
+    if boundaries == WordBoundaries::Punctuation {
+        let (visible, end) = tok.trimmed;
+        let starts_with_punct = visible < end && chars.get(visible).is_some_and(|&c| is_punctuation(c));
+        let after_punct = visible > 0 && chars.get(visible - 1).is_some_and(|&c| is_punctuation(c));
+        if starts_with_punct || after_punct {
+            return false;
+        }
     }
     let (start, end) = tok.span;
     match rule {
@@ -160,7 +234,13 @@ fn aggregate_word(tokens: &[&TokenPrediction], how: Aggregation) -> (usize, f64)
     }
 }
 
-fn words(tokens: &[TokenPrediction], chars: &[char], rule: &WordRule, how: Aggregation) -> Vec<Word> {
+fn words(
+    tokens: &[TokenPrediction],
+    chars: &[char],
+    rule: &WordRule,
+    boundaries: WordBoundaries,
+    how: Aggregation,
+) -> Vec<Word> {
     let mut out = Vec::new();
     let mut group: Vec<&TokenPrediction> = Vec::new();
     let mut flush = |group: &mut Vec<&TokenPrediction>| {
@@ -168,14 +248,19 @@ fn words(tokens: &[TokenPrediction], chars: &[char], rule: &WordRule, how: Aggre
             return;
         }
         let (label, score) = aggregate_word(group, how);
-        let spans: Vec<(usize, usize)> = group.iter().map(|t| t.trimmed).filter(|s| s.0 < s.1).collect();
+        let spans: Vec<(usize, usize)> = group
+            .iter()
+            .filter(|t| !(t.is_marker && boundaries == WordBoundaries::Punctuation))
+            .map(|t| t.trimmed)
+            .filter(|s| s.0 < s.1)
+            .collect();
         let start = spans.first().map_or(group[0].trimmed.0, |s| s.0);
         let end = spans.last().map_or(start, |s| s.1);
         out.push(Word { start, end, label, score });
         group.clear();
     };
     for tok in tokens {
-        if !group.is_empty() && !is_subword(tok, chars, rule) {
+        if !group.is_empty() && !is_subword(tok, chars, rule, boundaries) {
             flush(&mut group);
         }
         group.push(tok);
@@ -190,9 +275,12 @@ pub fn decode_entities(
     text_chars: &[char],
     labels: &LabelSet,
     rule: &WordRule,
+    boundaries: WordBoundaries,
     how: Aggregation,
 ) -> Vec<DecodedEntity> {
-    let words = words(tokens, text_chars, rule, how);
+    let words = words(tokens, text_chars, rule, boundaries, how);
+    let trim =
+        |c: char| boundaries == WordBoundaries::Punctuation && (is_punctuation(c) || is_symbol(c) || c.is_whitespace());
     let mut entities = Vec::new();
     let mut group: Vec<&Word> = Vec::new();
     let mut flush = |group: &mut Vec<&Word>| {
@@ -201,8 +289,14 @@ pub fn decode_entities(
                 // whitespace-only words take part in grouping (as in Hugging Face) but never
                 // widen a span
                 let visible: Vec<&&Word> = group.iter().filter(|w| w.start < w.end).collect();
-                let start = visible.first().map_or(0, |w| w.start);
-                let end = visible.last().map_or(0, |w| w.end);
+                let mut start = visible.first().map_or(0, |w| w.start);
+                let mut end = visible.last().map_or(0, |w| w.end);
+                while start < end && trim(text_chars[start]) {
+                    start += 1;
+                }
+                while end > start && trim(text_chars[end - 1]) {
+                    end -= 1;
+                }
                 if start < end {
                     let score = group.iter().map(|w| w.score).sum::<f64>() / group.len() as f64;
                     entities.push(DecodedEntity { start, end, label: entity.clone(), score });
@@ -242,7 +336,7 @@ mod tests {
     fn tok(span: (usize, usize), token_chars: usize, hot: usize, n: usize) -> TokenPrediction {
         let mut probs = vec![0.1 / (n as f32 - 1.0); n];
         probs[hot] = 0.9;
-        TokenPrediction { span, trimmed: span, token_chars, is_unknown: false, probs }
+        TokenPrediction { span, trimmed: span, token_chars, is_unknown: false, is_marker: false, probs }
     }
 
     #[test]
@@ -256,7 +350,8 @@ mod tests {
             tok((16, 17), 1, 0, 5),
             tok((18, 22), 4, 4, 5),
         ];
-        let e = decode_entities(&toks, &text, &l, &WordRule::Whitespace, Aggregation::First);
+        let e =
+            decode_entities(&toks, &text, &l, &WordRule::Whitespace, WordBoundaries::HuggingFace, Aggregation::First);
         assert_eq!(e.len(), 2);
         assert_eq!((e[0].start, e[0].end, e[0].label.as_str()), (0, 10, "PER"));
         // IOB1: an I- after O starts an entity
@@ -268,7 +363,8 @@ mod tests {
         let l = labels(&["O", "B-ORG", "I-ORG", "E-ORG", "S-ORG"]);
         let text: Vec<char> = "a b c d".chars().collect();
         let toks = vec![tok((0, 1), 1, 4, 5), tok((2, 3), 1, 1, 5), tok((4, 5), 1, 3, 5), tok((6, 7), 1, 2, 5)];
-        let e = decode_entities(&toks, &text, &l, &WordRule::Whitespace, Aggregation::First);
+        let e =
+            decode_entities(&toks, &text, &l, &WordRule::Whitespace, WordBoundaries::HuggingFace, Aggregation::First);
         let spans: Vec<(usize, usize)> = e.iter().map(|x| (x.start, x.end)).collect();
         // S closes "a"; B..E is "b c"; the I after E starts a new entity "d"
         assert_eq!(spans, vec![(0, 1), (2, 5), (6, 7)]);
@@ -281,13 +377,27 @@ mod tests {
         // one word of three pieces whose tokens disagree
         let toks = vec![tok((0, 3), 3, 1, 4), tok((3, 6), 5, 3, 4), tok((6, 9), 5, 3, 4)];
         for how in [Aggregation::First, Aggregation::Average, Aggregation::Max] {
-            let e = decode_entities(&toks, &text, &l, &WordRule::SubwordPrefix, how);
+            let e = decode_entities(&toks, &text, &l, &WordRule::SubwordPrefix, WordBoundaries::HuggingFace, how);
             assert_eq!(e.len(), 1, "{how:?}");
             assert_eq!((e[0].start, e[0].end), (0, 9));
         }
-        let first = decode_entities(&toks, &text, &l, &WordRule::SubwordPrefix, Aggregation::First);
+        let first = decode_entities(
+            &toks,
+            &text,
+            &l,
+            &WordRule::SubwordPrefix,
+            WordBoundaries::HuggingFace,
+            Aggregation::First,
+        );
         assert_eq!(first[0].label, "PER");
-        let avg = decode_entities(&toks, &text, &l, &WordRule::SubwordPrefix, Aggregation::Average);
+        let avg = decode_entities(
+            &toks,
+            &text,
+            &l,
+            &WordRule::SubwordPrefix,
+            WordBoundaries::HuggingFace,
+            Aggregation::Average,
+        );
         assert_eq!(avg[0].label, "LOC");
     }
 
@@ -298,8 +408,117 @@ mod tests {
         let toks = vec![tok((0, 4), 5, 1, 2), tok((4, 11), 7, 1, 2)];
         let mut toks = toks;
         toks[1].trimmed = (5, 11);
-        let e = decode_entities(&toks, &text, &l, &WordRule::Whitespace, Aggregation::First);
+        let e =
+            decode_entities(&toks, &text, &l, &WordRule::Whitespace, WordBoundaries::HuggingFace, Aggregation::First);
         assert_eq!(e.len(), 2);
         assert_eq!((e[1].start, e[1].end), (5, 11));
+    }
+
+    /// Tokens as a SentencePiece tokenizer cuts `text` at the given code-point boundaries
+    /// (a token's span starts after the space it replaces), each predicting label `hot`.
+    fn pieces(text: &str, cuts: &[(usize, usize, usize)], n: usize) -> Vec<TokenPrediction> {
+        let chars: Vec<char> = text.chars().collect();
+        cuts.iter()
+            .map(|&(a, b, hot)| {
+                let mut t = tok((a, b), b - a, hot, n);
+                let mut v = (a, b);
+                while v.0 < v.1 && chars[v.0].is_whitespace() {
+                    v.0 += 1;
+                }
+                t.trimmed = v;
+                t
+            })
+            .collect()
+    }
+
+    fn surfaces(text: &str, e: &[DecodedEntity]) -> Vec<(String, String)> {
+        let chars: Vec<char> = text.chars().collect();
+        e.iter().map(|x| (chars[x.start..x.end].iter().collect(), x.label.clone())).collect()
+    }
+
+    #[test]
+    fn punctuation_glued_to_names_stays_outside_entities() {
+        let l = labels(&["O", "B-PER", "I-PER", "B-ORG", "I-ORG"]);
+        // "(AP) Putin, AP.Putin" with pieces "(" "AP" ")" " Putin" "," " AP." "Putin";
+        // the model says B-ORG on "(" and ")" and on "AP." and B-PER on "Putin" and ","
+        let text = "(AP) Putin, AP.Putin";
+        let toks =
+            pieces(text, &[(0, 1, 3), (1, 3, 3), (3, 4, 4), (4, 10, 1), (10, 11, 2), (11, 15, 3), (15, 20, 1)], 5);
+        let chars: Vec<char> = text.chars().collect();
+        let ours =
+            decode_entities(&toks, &chars, &l, &WordRule::Whitespace, WordBoundaries::Punctuation, Aggregation::First);
+        assert_eq!(
+            surfaces(text, &ours),
+            vec![
+                ("AP".to_owned(), "ORG".to_owned()),
+                ("Putin".to_owned(), "PER".to_owned()),
+                ("AP".to_owned(), "ORG".to_owned()),
+                ("Putin".to_owned(), "PER".to_owned())
+            ]
+        );
+        // Hugging Face's words: "(AP)" is one word (first piece "(" decides), "Putin," another,
+        // "AP.Putin" a third: punctuation ends up inside the spans
+        let hf =
+            decode_entities(&toks, &chars, &l, &WordRule::Whitespace, WordBoundaries::HuggingFace, Aggregation::First);
+        assert_eq!(
+            surfaces(text, &hf),
+            vec![
+                ("(AP)".to_owned(), "ORG".to_owned()),
+                ("Putin,".to_owned(), "PER".to_owned()),
+                ("AP.Putin".to_owned(), "ORG".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn hyphen_and_quotes_split_words() {
+        let l = labels(&["O", "B-LOC", "I-LOC"]);
+        let text = "«Cina-Russia»";
+        let toks = pieces(text, &[(0, 1, 0), (1, 5, 1), (5, 6, 0), (6, 12, 1), (12, 13, 2)], 3);
+        let chars: Vec<char> = text.chars().collect();
+        let e =
+            decode_entities(&toks, &chars, &l, &WordRule::Whitespace, WordBoundaries::Punctuation, Aggregation::First);
+        // the closing guillemet continues "Russia" (I-LOC) but is trimmed from the span
+        assert_eq!(
+            surfaces(text, &e),
+            vec![("Cina".to_owned(), "LOC".to_owned()), ("Russia".to_owned(), "LOC".to_owned())]
+        );
+    }
+
+    #[test]
+    fn an_entity_of_punctuation_only_is_dropped() {
+        let l = labels(&["O", "B-MISC"]);
+        let text = "a , b";
+        let toks = pieces(text, &[(0, 1, 0), (1, 3, 1), (3, 5, 0)], 2);
+        let chars: Vec<char> = text.chars().collect();
+        assert!(decode_entities(
+            &toks,
+            &chars,
+            &l,
+            &WordRule::Whitespace,
+            WordBoundaries::Punctuation,
+            Aggregation::First
+        )
+        .is_empty());
+        assert!(is_punctuation('»') && is_punctuation('-') && is_punctuation('’') && !is_punctuation('€'));
+    }
+
+    #[test]
+    fn a_lone_boundary_mark_at_the_start_does_not_make_an_entity() {
+        // "MOSCA (AP)" as e5's tokenizer cuts it: `▁` (0, 1), `MOS` (0, 3), `CA` (3, 5), ...
+        let l = labels(&["O", "B-LOC", "I-LOC", "B-ORG"]);
+        let text = "MOSCA>> x";
+        let mut toks = pieces(text, &[(0, 1, 1), (0, 3, 1), (3, 5, 0), (5, 7, 0), (7, 9, 0)], 4);
+        toks[0].is_marker = true;
+        let chars: Vec<char> = text.chars().collect();
+        let ours =
+            decode_entities(&toks, &chars, &l, &WordRule::Whitespace, WordBoundaries::Punctuation, Aggregation::First);
+        assert_eq!(surfaces(text, &ours), vec![("MOSCA>>".trim_end_matches('>').to_owned(), "LOC".to_owned())]);
+        let hf =
+            decode_entities(&toks, &chars, &l, &WordRule::Whitespace, WordBoundaries::HuggingFace, Aggregation::First);
+        assert_eq!(
+            surfaces(text, &hf),
+            vec![("M".to_owned(), "LOC".to_owned()), ("MOSCA>>".to_owned(), "LOC".to_owned())]
+        );
     }
 }

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Kind};
 
 use decode::{decode_entities, TokenPrediction};
-pub use decode::{Aggregation, DecodedEntity, WordRule};
+pub use decode::{Aggregation, DecodedEntity, WordBoundaries, WordRule};
 use labels::LabelSet;
 use model::TokenClassifier;
 use windows::WindowPlan;
@@ -48,6 +48,9 @@ pub struct NerOptions {
     pub batch_size: usize,
     /// Subword aggregation.
     pub aggregation: Aggregation,
+    /// Word boundaries: at punctuation too (the default, as the gold sets tokenise) or
+    /// exactly Hugging Face's.
+    pub word_boundaries: WordBoundaries,
     /// Device.
     pub device: DeviceChoice,
     /// Forward pass of BERT and XLM-R models (same output; see [`crate::model::encoder`]).
@@ -61,6 +64,7 @@ impl Default for NerOptions {
             stride: 64,
             batch_size: 16,
             aggregation: Aggregation::First,
+            word_boundaries: WordBoundaries::Punctuation,
             device: DeviceChoice::Cpu,
             engine: Engine::default(),
         }
@@ -186,14 +190,16 @@ impl NerPipeline {
             while trimmed.1 > trimmed.0 && chars[trimmed.1 - 1].is_whitespace() {
                 trimmed.1 -= 1;
             }
-            let token_chars =
-                self.tokenizer.inner().id_to_token(enc.ids[i]).map_or(span.1 - span.0, |t| t.chars().count());
+            let piece = self.tokenizer.inner().id_to_token(enc.ids[i]);
+            let token_chars = piece.as_ref().map_or(span.1 - span.0, |t| t.chars().count());
+            let is_marker = piece.as_deref() == Some("\u{2581}");
             ids.push(i64::from(enc.ids[i]));
             tokens.push(TokenPrediction {
                 span,
                 trimmed,
                 token_chars,
                 is_unknown: Some(enc.ids[i]) == unk,
+                is_marker,
                 probs: Vec::new(),
             });
         }
@@ -237,8 +243,14 @@ impl NerPipeline {
             .iter()
             .zip(&docs)
             .map(|(text, doc)| {
-                let decoded =
-                    decode_entities(&doc.tokens, &doc.chars, &self.labels, &self.word_rule, self.options.aggregation);
+                let decoded = decode_entities(
+                    &doc.tokens,
+                    &doc.chars,
+                    &self.labels,
+                    &self.word_rule,
+                    self.options.word_boundaries,
+                    self.options.aggregation,
+                );
                 to_entities(text, &doc.chars, decoded)
             })
             .collect())
