@@ -28,9 +28,17 @@ use crate::error::ModelError;
 pub const HF_FILES: [&str; 5] =
     ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
 
-struct F32Tensor {
-    shape: Vec<usize>,
-    data: Vec<u8>,
+/// An f32 tensor ready for safetensors serialization (little-endian bytes).
+pub(crate) struct F32Tensor {
+    pub(crate) shape: Vec<usize>,
+    pub(crate) data: Vec<u8>,
+}
+
+impl F32Tensor {
+    /// A tensor of `shape` holding `values`.
+    pub(crate) fn from_values(shape: Vec<usize>, values: &[f32]) -> Self {
+        F32Tensor { shape, data: values.iter().flat_map(|v| v.to_le_bytes()).collect() }
+    }
 }
 
 impl View for &F32Tensor {
@@ -144,8 +152,7 @@ fn write_weights(e5: &E5File, bytes: &[u8], path: &Path) -> Result<(), ModelErro
                 values.len()
             )));
         }
-        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        tensors.insert(dst, F32Tensor { shape, data });
+        tensors.insert(dst, F32Tensor::from_values(shape, &values));
     }
     let mut metadata = std::collections::HashMap::new();
     metadata.insert("format".to_owned(), "pt".to_owned());

@@ -14,10 +14,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use half::f16;
-use safetensors::tensor::{Dtype, View};
+use safetensors::tensor::Dtype;
 use safetensors::SafeTensors;
 
 use super::e5_build::{BuildOutcome, E5_SMALL_DIR};
+use super::hf_export::F32Tensor;
 use super::manifest::{Manifest, MANIFEST_FILE};
 use crate::error::ModelError;
 
@@ -27,27 +28,6 @@ pub const NER_DEFAULT_DIR: &str = "ner-it-de";
 pub const COPIED_FILES: [&str; 3] = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
 /// The prefix `BertForTokenClassification` gives the encoder's tensors.
 const ENCODER_PREFIX: &str = "bert.";
-
-/// An f32 tensor ready for serialization.
-struct F32Tensor {
-    shape: Vec<usize>,
-    data: Vec<u8>,
-}
-
-impl View for &F32Tensor {
-    fn dtype(&self) -> Dtype {
-        Dtype::F32
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
-        std::borrow::Cow::Borrowed(&self.data)
-    }
-    fn data_len(&self) -> usize {
-        self.data.len()
-    }
-}
 
 /// The committed trained-weight shards of `dir`, sorted by name.
 pub fn trained_shards(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
@@ -99,10 +79,7 @@ fn merged_tensors(base_path: &Path, shards: &[PathBuf]) -> Result<BTreeMap<Strin
     let mut tensors = BTreeMap::new();
     for (name, view) in base.tensors() {
         let values = to_f32(&name, &view)?;
-        tensors.insert(
-            format!("{ENCODER_PREFIX}{name}"),
-            F32Tensor { shape: view.shape().to_vec(), data: values.iter().flat_map(|v| v.to_le_bytes()).collect() },
-        );
+        tensors.insert(format!("{ENCODER_PREFIX}{name}"), F32Tensor::from_values(view.shape().to_vec(), &values));
     }
     for shard in shards {
         let bytes = read_file(shard)?;
@@ -127,10 +104,7 @@ fn merged_tensors(base_path: &Path, shards: &[PathBuf]) -> Result<BTreeMap<Strin
                 _ => {}
             }
             let values = to_f32(&name, &view)?;
-            tensors.insert(
-                name,
-                F32Tensor { shape: view.shape().to_vec(), data: values.iter().flat_map(|v| v.to_le_bytes()).collect() },
-            );
+            tensors.insert(name, F32Tensor::from_values(view.shape().to_vec(), &values));
         }
     }
     if !tensors.contains_key("classifier.weight") || !tensors.contains_key("classifier.bias") {
