@@ -79,6 +79,13 @@ topics-accuracy: setup
     echo "== XGLUE-NC de dev, first 300, adapter"; $p eval --gold "$out/xglue-300.gold.jsonl" --pred "$out/xglue-300.adapter.pred.jsonl" --bootstrap 1000
     echo "== XGLUE-NC de dev, first 300, paired bootstrap: plain vs adapter"; $p eval --gold "$out/xglue-300.gold.jsonl" --pred "$out/xglue-300.plain.pred.jsonl" --pred "$out/xglue-300.adapter.pred.jsonl" --bootstrap 1000
 
+# `--topic-calibration auto` against today's default (uncalibrated), with and without the topic
+# adapter (the four combinations), on SIB-200 dev (it, de: the sample is the dev input itself,
+# 99 sentences per language) and on all 1,000 XGLUE-NC de dev articles (sample: 300 of them,
+# by id hash); labels are never read by the calibration. Paired bootstrap against the default.
+topics-calibration-accuracy: setup
+    bash scripts/topics_calibration_accuracy.sh
+
 # Speed and memory, side by side with the Hugging Face pipeline (writes bench/results.json).
 bench: setup setup-test-env
     python3 bench/run_bench.py

@@ -7,9 +7,12 @@ Hugging Face token-classification pipeline on them.
                          of the default model's size, for speed only (its labels are noise).
   corpus OUT.jsonl       300 documents: the 5 seeds, CoNLL-2003 German dev documents and
                          KIND WN dev sentences grouped 20 per document (news of realistic length).
-  hf MODEL CORPUS BATCH MAX_LEN STRIDE THREADS
+  hf MODEL CORPUS BATCH MAX_LEN STRIDE THREADS [PRECISION]
                          pipeline("token-classification", aggregation_strategy="first") over
                          the corpus; prints JSON: seconds, documents/s, tokens/s, peak RSS.
+                         PRECISION: fp32 (default, as users run it), int8 (the model through
+                         torch.ao.quantization.quantize_dynamic, qint8 linear layers) or bf16
+                         (the pipeline under torch.autocast("cpu", dtype=torch.bfloat16)).
   embed MODEL CORPUS TAXONOMY BATCH THREADS [ADAPTER]
                          the embedding topic method as a sentence-transformers-style loop:
                          "query: " prefix, the same windows of max_position_embeddings - 2
@@ -84,7 +87,8 @@ def corpus(out):
             f.write(json.dumps(d, ensure_ascii=False) + "\n")
 
 
-def hf(model_dir, corpus_path, batch, max_len, stride, threads):
+def hf(model_dir, corpus_path, batch, max_len, stride, threads, precision="fp32"):
+    import contextlib
     import torch
     from transformers import AutoTokenizer, pipeline
     torch.set_num_threads(threads)
@@ -92,9 +96,12 @@ def hf(model_dir, corpus_path, batch, max_len, stride, threads):
     tok = AutoTokenizer.from_pretrained(model_dir, model_max_length=max_len)
     pipe = pipeline("token-classification", model=model_dir, tokenizer=tok, aggregation_strategy="first",
                     stride=stride, device="cpu")
+    if precision == "int8":
+        pipe.model = torch.ao.quantization.quantize_dynamic(pipe.model, {torch.nn.Linear}, dtype=torch.qint8)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
     n_tokens = sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts)
     start = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast:
         out = pipe(texts, batch_size=batch)
     seconds = time.perf_counter() - start
     entities = sum(len(o) for o in out)
@@ -210,7 +217,7 @@ if __name__ == "__main__":
     elif cmd == "corpus":
         corpus(sys.argv[2])
     elif cmd == "hf":
-        hf(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]))
+        hf(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), *sys.argv[8:9])
     elif cmd == "embed":
         embed(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), *sys.argv[7:8])
     elif cmd == "zeroshot":

@@ -5,7 +5,15 @@ documents, model directories, batch size and thread count; writes bench/results.
 Tasks:
   ner               300 news documents (bench/hf_bench.py corpus), the default NER model
                     models/ner-it-de; Postilla vs pipeline("token-classification",
-                    aggregation_strategy="first") on the same directory, max length 256, stride 64.
+                    aggregation_strategy="first") on the same directory, max length 256, stride 64,
+                    at each precision this processor runs: fp32 and int8 always (Hugging Face
+                    int8: torch.ao.quantization.quantize_dynamic), bf16 where the processor has
+                    bf16 instructions (Hugging Face bf16: torch.autocast). Per precision: speed
+                    and memory on both sides, the share of Postilla's entity spans identical to
+                    its fp32 spans, and the strict F1 on KIND WN dev and CoNLL-2003 German dev
+                    (scripts/ner_accuracy.sh dev; POSTILLA_BENCH_ACCURACY=0 skips it). Headline
+                    ratios: Postilla at its default precision against the fp32 pipeline (as
+                    users run it) and against the pipeline at the same precision.
   topics_embedding  the same 300 documents, news taxonomy; Postilla's embedding method vs a
                     sentence-transformers-style loop over the same model and windows.
   topics_nli        SIB-200 Italian + German train sentences (1,402), news taxonomy; Postilla's NLI
@@ -36,6 +44,7 @@ NEWS = os.path.join(ROOT, "taxonomies", "news.toml")
 ADAPTER = os.path.join(ROOT, "models", "topic-adapters", "e5-small.safetensors")
 BATCH, MAX_LEN, STRIDE, THREADS = 16, 256, 64, 2
 REPEATS = int(os.environ.get("POSTILLA_BENCH_REPEATS", "2"))
+ACCURACY = os.environ.get("POSTILLA_BENCH_ACCURACY", "1") != "0"
 
 
 def postilla(args, out):
@@ -83,6 +92,40 @@ def best_of(python_task, postilla_task):
         fastest["peak_rss_mb"] = max(r["peak_rss_mb"] for r in results)
         best[side] = fastest
     return best["postilla"], best["python"]
+
+
+def bf16_native():
+    """Whether this processor has bf16 instructions (Postilla refuses bf16 elsewhere)."""
+    try:
+        flags = open("/proc/cpuinfo", encoding="utf-8").read().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def entity_spans(path):
+    return {(r["id"], e["start"], e["end"], e["label"]) for r in map(json.loads, open(path, encoding="utf-8"))
+            for e in r.get("entities", [])}
+
+
+def dev_f1(precision):
+    """Strict micro-F1 on the development sets through scripts/ner_accuracy.sh."""
+    flags = [] if precision == "fp32" else ["--precision", precision]
+    subprocess.run(["bash", os.path.join(ROOT, "scripts", "ner_accuracy.sh"), "dev", "models/ner-it-de", *flags],
+                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    out = os.path.join(ROOT, "out", "ner-accuracy", "dev" + ("" if precision == "fp32" else f"+precision+{precision}"))
+    scores = {}
+    for key, name in (("kind_wn_dev", "KIND WN dev (Postilla convention)"), ("conll_de_dev", "CoNLL-2003 de dev, documents")):
+        report = json.load(open(os.path.join(out, f"{name}.eval.json"), encoding="utf-8"))
+        scores[key] = round(report["entities"]["strict"]["micro"]["f1"], 4)
+    return scores
+
+
+def default_precision():
+    """Postilla's default precision, from `postilla annotate --help`."""
+    text = subprocess.run([POSTILLA, "annotate", "--help"], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"--precision <PRECISION>.*?\[default: (\w+)\]", text, re.S)
+    return m.group(1) if m else "fp32"
 
 
 def cpu_model():
@@ -147,11 +190,34 @@ def main():
     e5 = os.path.join(ROOT, "models", "e5-small")
     nli_model = os.path.join(nli, "entail-last")
 
-    ner_ours, ner_hf = best_of(
-        {"kind": "hf", "args": [model, corpus, BATCH, MAX_LEN, STRIDE, THREADS]},
-        {"kind": "postilla", "out": os.path.join(work, "ner.jsonl"), "args": [
-            corpus, "--no-topics", "--ner", model, "--max-length", str(MAX_LEN), "--stride", str(STRIDE)]})
-    ner = side_by_side("ner", ner_ours, ner_hf, tokens=ner_hf["tokens"])
+    precisions = ["fp32", "int8"] + (["bf16"] if bf16_native() else [])
+    default = default_precision()
+    per_precision = {}
+    for precision in precisions:
+        out = os.path.join(work, f"ner.{precision}.jsonl")
+        ours, theirs = best_of(
+            {"kind": "hf", "args": [model, corpus, BATCH, MAX_LEN, STRIDE, THREADS, precision]},
+            {"kind": "postilla", "out": out, "args": [
+                corpus, "--no-topics", "--ner", model, "--max-length", str(MAX_LEN), "--stride", str(STRIDE),
+                "--precision", precision]})
+        per_precision[precision] = side_by_side(f"ner {precision}", ours, theirs, tokens=theirs["tokens"])
+    fp32_spans = entity_spans(os.path.join(work, "ner.fp32.jsonl"))
+    for precision, result in per_precision.items():
+        spans = entity_spans(os.path.join(work, f"ner.{precision}.jsonl"))
+        result["spans_identical_to_fp32"] = round(len(spans & fp32_spans) / max(len(fp32_spans), 1), 4)
+        if ACCURACY:
+            result["dev_f1"] = dev_f1(precision)
+        print(f"ner {precision}: {result['spans_identical_to_fp32']:.4f} of the fp32 spans identical"
+              + (f", dev F1 {result['dev_f1']}" if ACCURACY else ""))
+    ours = per_precision[default]["postilla"]
+    ner = {"default_precision": default,
+           "ratio_docs_per_s_vs_fp32_pipeline": ours["docs_per_s"] / per_precision["fp32"]["python"]["docs_per_s"],
+           "ratio_docs_per_s_vs_same_precision_pipeline": per_precision[default]["ratio_docs_per_s"],
+           "ratio_peak_rss_vs_fp32_pipeline": ours["peak_rss_mb"] / per_precision["fp32"]["python"]["peak_rss_mb"],
+           "precisions": per_precision}
+    print(f"ner, Postilla at its default precision ({default}): {ner['ratio_docs_per_s_vs_fp32_pipeline']:.2f}x the "
+          f"fp32 pipeline, {ner['ratio_docs_per_s_vs_same_precision_pipeline']:.2f}x the {default} pipeline, "
+          f"{ner['ratio_peak_rss_vs_fp32_pipeline']:.2f}x its memory")
     emb_ours, emb_py = best_of(
         {"kind": "embed", "args": [e5, corpus, NEWS, BATCH, THREADS, ADAPTER]},
         {"kind": "postilla", "out": os.path.join(work, "emb.jsonl"), "args": [corpus, "--no-ner", "--topics", NEWS]})
@@ -166,11 +232,15 @@ def main():
         "command": "just bench",
         "settings": {"batch_size": BATCH, "max_length": MAX_LEN, "stride": STRIDE, "threads": THREADS,
                      "repeats": REPEATS, "reported": "fastest run per side"},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), **cpu_model()},
-        "ner": {"documents": ner_hf["documents"], "tokens": ner_hf["tokens"],
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), **cpu_model(), "bf16_native": bf16_native()},
+        "ner": {"documents": per_precision["fp32"]["python"]["documents"], "tokens": per_precision["fp32"]["python"]["tokens"],
                 "model": "models/ner-it-de (the default NER model)",
                 "postilla_engine": "fused forward, --matmul auto (oneDNN on AMD processors, MKL elsewhere)",
-                "reference": "transformers 4.46.3 pipeline('token-classification', aggregation_strategy='first')", **ner},
+                "reference": "transformers 4.46.3 pipeline('token-classification', aggregation_strategy='first'); "
+                             "int8: torch.ao.quantization.quantize_dynamic (qint8 linear layers); bf16: torch.autocast",
+                "bf16": "measured" if "bf16" in precisions else "skipped: this processor has no avx512_bf16/amx_bf16 (Postilla refuses bf16 here)",
+                "dev_f1": "strict micro-F1, scripts/ner_accuracy.sh dev: KIND WN dev (Postilla's place convention, PER/ORG/LOC) and CoNLL-2003 German dev (whole documents, four types)",
+                **ner},
         "topics_embedding": {"documents": emb_py["documents"], "model": "models/e5-small",
                              "adapter": "models/topic-adapters/e5-small.safetensors (the default, on both sides)",
                              "taxonomy": "taxonomies/news.toml",

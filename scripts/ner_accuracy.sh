@@ -3,6 +3,9 @@
 # `postilla eval`, the figures of the README and the model card.
 #   scripts/ner_accuracy.sh dev  [MODEL_DIR]   development sets (model selection)
 #   scripts/ner_accuracy.sh test [MODEL_DIR]   test sets: scored once, after every choice was made
+#   scripts/ner_accuracy.sh dev MODEL_DIR --precision int8   further arguments go to `postilla
+#                                              annotate`; the outputs then go to out/ner-accuracy/
+#                                              dev+precision-int8 (one folder per flag set)
 # KIND is scored under Postilla's place convention (training/harmonise_gold.py) and under its
 # own, PER/ORG/LOC (KIND has no MISC); CoNLL-2003 German with all four types and PER/ORG/LOC,
 # whole documents (-DOCSTART- blocks, Postilla's windows) and sentence by sentence.
@@ -10,10 +13,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 split=${1:?dev or test}
 model=${2:-models/ner-it-de}
+shift $(( $# < 2 ? $# : 2 ))
+flags=("$@")
 p=target/release/postilla
 py=.local/venv/bin/python
 data=../shared/data/ner
-out=out/ner-accuracy/$split
+tag=$(printf '%s' "${flags[*]:-}" | tr -s ' -' '+-' | sed 's/^+*-*//')
+out=out/ner-accuracy/$split${tag:+"+$tag"}
 mkdir -p "$out"
 
 score() { # name gold pred types...
@@ -34,7 +40,7 @@ PY
 }
 
 annotate() { # gold pred
-    $p annotate "$1" --ner "$model" --no-topics -o "$2" 2>/dev/null
+    $p annotate "$1" --ner "$model" --no-topics "${flags[@]}" -o "$2" 2>/dev/null
 }
 
 kind_set() { # part split
@@ -60,7 +66,7 @@ conll_set() { # split
     score "CoNLL-2003 de $s, documents, PER-ORG-LOC only" "$out/conll-de.docs.gold.jsonl" "$out/conll-de.docs.pred.jsonl" PER,ORG,LOC
 }
 
-echo "model: $model ($(sha256sum "$model/model.safetensors" | cut -c1-16)...)"
+echo "model: $model ($(sha256sum "$model/model.safetensors" | cut -c1-16)...)${flags[*]:+, annotate ${flags[*]}}"
 if [ "$split" = dev ]; then
     kind_set WN dev
     conll_set dev
@@ -71,6 +77,6 @@ elif [ "$split" = test ]; then
     score "seeds (hand annotation)" seeds/gold.jsonl "$out/seeds.pred.jsonl" PER,ORG,LOC
     score "seeds (hand annotation), with MISC" seeds/gold.jsonl "$out/seeds.pred.jsonl"
 else
-    echo "usage: $0 dev|test [MODEL_DIR]" >&2
+    echo "usage: $0 dev|test [MODEL_DIR [ANNOTATE_ARGS...]]" >&2
     exit 2
 fi

@@ -536,6 +536,8 @@ def main():
     ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--init", default="",
+                    help="continue from a checkpoint-<stage>.pt of an earlier run (its trained weights; a new schedule)")
     ap.add_argument("--compact", action="store_true",
                     help="save only the trained weights in fp16 shards under 15 MiB")
     args = ap.parse_args()
@@ -561,6 +563,11 @@ def main():
         args.base, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
         ignore_mismatched_sizes=True)
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    initial = None
+    if args.init:
+        initial = torch.load(args.init, map_location="cpu")
+        load_state(torch, model, initial["state"])
+        print(json.dumps({"init": args.init, "init_stage": initial["stage"], "init_dev": initial["scores"]}), flush=True)
     model.to(args.device).train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
@@ -579,6 +586,11 @@ def main():
                       "padding_share": round(1 - real_tokens / pad_tokens, 4)}), flush=True)
     step, losses, seen_tokens, start = 0, [], 0, time.time()
     history, best, best_state, states = [], None, None, []
+    if initial is not None:
+        # the starting point is a candidate too (its scores come from the run that wrote it),
+        # and the last epoch is averaged with it
+        best, best_state = initial["scores"], initial["state"]
+        states.append(initial["state"])
     autocast = torch.autocast("cpu" if args.device == "cpu" else "cuda", dtype=torch.bfloat16, enabled=bf16)
     for stage in stages:
         for batch in plans[stage]:

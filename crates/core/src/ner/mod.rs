@@ -34,7 +34,7 @@ use windows::WindowPlan;
 
 use crate::error::ModelError;
 use crate::model::batch::PaddedBatch;
-use crate::model::{DeviceChoice, Engine};
+use crate::model::{DeviceChoice, Engine, Precision};
 use crate::text::TextTokenizer;
 
 /// Parameters that change a NER run's output (recorded in provenance) or its speed.
@@ -55,6 +55,8 @@ pub struct NerOptions {
     pub device: DeviceChoice,
     /// Forward pass of BERT and XLM-R models (same output; see [`crate::model::encoder`]).
     pub engine: Engine,
+    /// Precision of the forward (see [`crate::model::precision`]).
+    pub precision: Precision,
 }
 
 impl Default for NerOptions {
@@ -67,6 +69,7 @@ impl Default for NerOptions {
             word_boundaries: WordBoundaries::Punctuation,
             device: DeviceChoice::Cpu,
             engine: Engine::default(),
+            precision: Precision::default(),
         }
     }
 }
@@ -121,7 +124,11 @@ impl NerPipeline {
     /// Loads a token-classification model directory.
     pub fn load(dir: &Path, options: NerOptions) -> Result<Self, ModelError> {
         let device = options.device.to_tch().map_err(|m| ModelError::Config { path: dir.into(), message: m })?;
-        let classifier = TokenClassifier::load(dir, device, options.engine)?;
+        let precision = options.precision;
+        precision
+            .check_supported(device, &Precision::cpu_flags())
+            .map_err(|reason| ModelError::UnsupportedPrecision { precision, reason })?;
+        let classifier = TokenClassifier::load(dir, device, options.engine, precision)?;
         let labels = LabelSet::from_id2label(&classifier.id2label)
             .map_err(|m| ModelError::Config { path: dir.join("config.json"), message: m })?;
         let tokenizer = TextTokenizer::from_dir(dir)?;

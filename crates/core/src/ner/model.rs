@@ -14,6 +14,7 @@ use tch::{nn, Device, Tensor};
 use crate::error::ModelError;
 use crate::model::arch::{parse_config, Architecture, ClassifierConfig};
 use crate::model::encoder::{Engine, FusedEncoder, MatmulKernel, Positions};
+use crate::model::precision::Precision;
 use crate::model::weights::load_weights;
 use crate::model::weights_file;
 
@@ -44,8 +45,11 @@ pub struct TokenClassifier {
 
 impl TokenClassifier {
     /// Loads a model directory onto `device`; `engine` chooses the forward pass of BERT and
-    /// XLM-R models (see [`crate::model::encoder`]).
-    pub fn load(dir: &Path, device: Device, engine: Engine) -> Result<Self, ModelError> {
+    /// XLM-R models (see [`crate::model::encoder`]), `precision` its precision. A precision
+    /// other than fp32 needs the fused forward ([`ModelError::UnsupportedPrecision`] where it
+    /// does not apply); whether the processor runs it fast is not checked here
+    /// ([`crate::ner::NerPipeline::load`] checks).
+    pub fn load(dir: &Path, device: Device, engine: Engine, precision: Precision) -> Result<Self, ModelError> {
         let ClassifierConfig { config, architecture, id2label } = ClassifierConfig::read(dir)?;
         let weights = weights_file(dir)?;
         let mut vs = nn::VarStore::new(device);
@@ -75,13 +79,22 @@ impl TokenClassifier {
         let pad_token_id = config.get("pad_token_id").and_then(|v| v.as_i64()).unwrap_or(0);
         let fused = match (engine, architecture) {
             (Engine::Fused(kernel), Architecture::Bert) => {
-                fused_encoder(&vs, &config, "bert", Positions::Absolute, kernel)
+                fused_encoder(&vs, &config, "bert", Positions::Absolute, kernel, precision)?
             }
             (Engine::Fused(kernel), Architecture::XlmRoberta) => {
-                fused_encoder(&vs, &config, "roberta", Positions::AfterPadding(pad_token_id), kernel)
+                fused_encoder(&vs, &config, "roberta", Positions::AfterPadding(pad_token_id), kernel, precision)?
             }
             _ => None,
         };
+        if fused.is_none() && precision != Precision::Fp32 {
+            return Err(ModelError::UnsupportedPrecision {
+                precision,
+                reason: format!(
+                    "{} runs {architecture:?} models through rust-bert's forward, which is fp32 only",
+                    dir.display()
+                ),
+            });
+        }
         Ok(TokenClassifier { network, fused, vs, architecture, id2label, max_position_embeddings, pad_token_id })
     }
 
@@ -93,6 +106,11 @@ impl TokenClassifier {
     /// The kernel of the fused forward's linear layers (resolved), when it is in use.
     pub fn matmul_kernel(&self) -> Option<MatmulKernel> {
         self.fused.as_ref().map(|(encoder, _, _)| encoder.kernel())
+    }
+
+    /// The precision of the forward.
+    pub fn precision(&self) -> Precision {
+        self.fused.as_ref().map_or(Precision::Fp32, |(encoder, _, _)| encoder.precision())
     }
 
     /// Logits `[batch, length, classes]` for a padded batch.
@@ -121,12 +139,14 @@ fn fused_encoder(
     prefix: &str,
     positions: Positions,
     kernel: MatmulKernel,
-) -> Option<(FusedEncoder, Tensor, Tensor)> {
-    let encoder = FusedEncoder::from_var_store(vs, config, prefix, positions, kernel)?;
+    precision: Precision,
+) -> Result<Option<(FusedEncoder, Tensor, Tensor)>, ModelError> {
+    let Some(encoder) = FusedEncoder::from_var_store(vs, config, prefix, positions, kernel, precision)? else {
+        return Ok(None);
+    };
     let variables = vs.variables();
-    Some((
-        encoder,
-        variables.get("classifier.weight")?.shallow_clone(),
-        variables.get("classifier.bias")?.shallow_clone(),
-    ))
+    Ok(variables
+        .get("classifier.weight")
+        .zip(variables.get("classifier.bias"))
+        .map(|(weight, bias)| (encoder, weight.shallow_clone(), bias.shallow_clone())))
 }

@@ -6,12 +6,14 @@ pub mod adapter;
 pub mod calibration;
 pub mod embedding;
 pub mod nli;
+pub mod sample;
 pub mod taxonomy;
 
 pub use adapter::{AdapterDefaults, AdapterError, TopicAdapter};
 pub use calibration::{CalibrationError, TopicCalibration};
 pub use embedding::{EmbeddingOptions, EmbeddingTopicScorer};
 pub use nli::{ChunkAggregation, NliOptions, NliTopicScorer};
+pub use sample::CalibrationSample;
 pub use taxonomy::TopicTaxonomy;
 
 /// A loaded topic method.

@@ -1,0 +1,168 @@
+//! `postilla annotate --topic-calibration auto`: the calibration sample is drawn from the input
+//! by a hash of the ids, so shards agree; a resumed run reuses the calibration it wrote;
+//! provenance names it; too few documents fall back to uncalibrated scores.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{postilla, read_jsonl, run, stderr};
+
+/// SIB-200 dev, Italian and German (99 + 99 sentences), as one JSONL input.
+fn sib_dev(dir: &Path) -> PathBuf {
+    let mut lines = Vec::new();
+    for lang in ["ita_Latn", "deu_Latn"] {
+        let gold = dir.join(format!("{lang}.jsonl"));
+        let o = run(postilla()
+            .args(["import", "sib200"])
+            .arg(common::root().join(format!("../shared/data/topics/sib200/{lang}/dev.tsv")))
+            .arg("-o")
+            .arg(&gold));
+        assert!(o.status.success(), "{}", stderr(&o));
+        for r in read_jsonl(&gold) {
+            let id = format!("{lang}-{}", r["id"].as_str().expect("id"));
+            lines.push(serde_json::json!({"id": id, "text": r["text"]}).to_string());
+        }
+    }
+    let input = dir.join("sib-dev.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").expect("write");
+    input
+}
+
+fn annotate(input: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    run(postilla()
+        .arg("annotate")
+        .arg(input)
+        .args(["--no-ner", "--topics", "taxonomies/sib200.toml", "--topic-calibration", "auto"])
+        .args(["--topic-calibration-sample", "40"])
+        .args(extra)
+        .arg("-o")
+        .arg(out))
+}
+
+/// Two outputs hold the same records: equal except for topic scores, which may differ by
+/// 1e-5 (a document's batch neighbours change its padding, hence the last float bits; the
+/// records round to 6 decimals).
+fn assert_same_records(a: &Path, b: &Path) {
+    let (x, y) = (read_jsonl(a), read_jsonl(b));
+    assert_eq!(x.len(), y.len(), "{} and {}", a.display(), b.display());
+    for (mut l, mut r) in x.into_iter().zip(y) {
+        let (lt, rt) = (l["topics"].take(), r["topics"].take());
+        assert_eq!(l, r, "records differ besides topics");
+        let (lt, rt) = (lt.as_array().cloned().unwrap_or_default(), rt.as_array().cloned().unwrap_or_default());
+        assert_eq!(lt.len(), rt.len());
+        for (p, q) in lt.iter().zip(&rt) {
+            assert_eq!(p["label"], q["label"], "{}: topic order", l["id"]);
+            let (u, v) = (p["score"].as_f64().expect("score"), q["score"].as_f64().expect("score"));
+            assert!((u - v).abs() <= 1e-5, "{}: {} {u} vs {v}", l["id"], p["label"]);
+        }
+    }
+}
+
+fn calibration_of(out: &Path) -> PathBuf {
+    let mut name = out.file_name().expect("name").to_os_string();
+    name.push(".topic-calibration.json");
+    out.with_file_name(name)
+}
+
+#[test]
+fn shards_draw_the_same_sample_and_merge_into_the_single_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = sib_dev(dir.path());
+    let single = dir.path().join("single.jsonl");
+    let o = annotate(&input, &single, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("it 40") && stderr(&o).contains("de 40"), "{}", stderr(&o));
+    let calibration: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(calibration_of(&single)).expect("calibration")).expect("json");
+    assert_eq!(calibration["texts"], serde_json::json!({"de": 40, "it": 40}));
+
+    let mut shard_outputs = Vec::new();
+    for k in 0..2 {
+        let out = dir.path().join(format!("shard-{k}.jsonl"));
+        let o = annotate(&input, &out, &["--shard", &format!("{k}/2")]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            std::fs::read(calibration_of(&out)).expect("shard calibration"),
+            std::fs::read(calibration_of(&single)).expect("single calibration"),
+            "shard {k} drew another sample"
+        );
+        shard_outputs.push(out);
+    }
+    // provenance: the calibration's sha256, its sample size and languages
+    let records = read_jsonl(&single);
+    assert_eq!(records.len(), 198);
+    let entry = &records[0]["provenance"]["params"]["topic_calibration"];
+    assert_eq!(entry["auto"], 40);
+    assert_eq!(entry["languages"], serde_json::json!(["de", "it"]));
+    // the taxonomy's fallback language had no documents
+    assert_eq!(entry["uncalibrated"], serde_json::json!(["en"]));
+    assert_eq!(entry["sha256"].as_str().map(str::len), Some(64));
+
+    // the shards merge (same provenance) into the single run
+    let merged = dir.path().join("merged.jsonl");
+    let o = run(postilla().arg("merge").args(&shard_outputs).arg("--inputs").arg(&input).arg("-o").arg(&merged));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_same_records(&merged, &single);
+
+    // and the calibration changed the scores (it is applied, not only recorded)
+    let plain = dir.path().join("plain.jsonl");
+    let o = run(postilla()
+        .arg("annotate")
+        .arg(&input)
+        .args(["--no-ner", "--topics", "taxonomies/sib200.toml", "-o"])
+        .arg(&plain));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let changed = read_jsonl(&plain).iter().zip(&records).filter(|(a, b)| a["topics"] != b["topics"]).count();
+    assert!(changed > 150, "only {changed} of 198 records changed under calibration");
+}
+
+#[test]
+fn a_resumed_run_reuses_its_calibration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = sib_dev(dir.path());
+    let complete = dir.path().join("complete.jsonl");
+    assert!(annotate(&input, &complete, &[]).status.success());
+
+    let out = dir.path().join("out.jsonl");
+    let o = annotate(&input, &out, &["--resume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let written = std::fs::read_to_string(calibration_of(&out)).expect("calibration");
+    // a run killed after 50 documents
+    let text = std::fs::read_to_string(&out).expect("out");
+    let head: Vec<&str> = text.lines().take(50).collect();
+    std::fs::write(&out, head.join("\n") + "\n").expect("truncate");
+    let o = annotate(&input, &out, &["--resume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("reusing the topic calibration"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(calibration_of(&out)).expect("calibration"), written);
+    assert_same_records(&out, &complete);
+
+    // it is the file that is used: an altered calibration is another configuration
+    std::fs::write(&out, head.join("\n") + "\n").expect("truncate");
+    let mut calibration: serde_json::Value = serde_json::from_str(&written).expect("json");
+    let first_topic = calibration["mean_cosine"]["it"].as_object().expect("topics").keys().next().cloned();
+    calibration["mean_cosine"]["it"][first_topic.expect("a topic")] = serde_json::json!(0.5);
+    std::fs::write(calibration_of(&out), calibration.to_string()).expect("alter");
+    let o = annotate(&input, &out, &["--resume"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("another configuration"), "{}", stderr(&o));
+}
+
+#[test]
+fn too_few_documents_leave_topics_uncalibrated_and_say_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("seeds.jsonl");
+    let o = annotate(Path::new("seeds/"), &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("topics are uncalibrated"), "{}", stderr(&o));
+    assert!(!calibration_of(&out).exists());
+    for r in read_jsonl(&out) {
+        assert_eq!(r["provenance"]["params"]["topic_calibration"]["languages"], serde_json::json!([]));
+        assert!(!r["topics"].as_array().expect("topics").is_empty());
+    }
+    // standard input cannot be read twice
+    let o = annotate(Path::new("-"), &dir.path().join("stdin.jsonl"), &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("standard input"), "{}", stderr(&o));
+}
