@@ -136,8 +136,11 @@ impl Annotator {
             }
             None => None,
         };
+        // a calibration FILE is applied once the annotator exists (as `auto` applies its own)
+        let mut file_calibration = None;
         let topics = match config.topics {
-            Some(t) => {
+            Some(mut t) => {
+                file_calibration = t.calibration.take();
                 provenance["topic_model"] = model_identity(&t.model_dir)?;
                 provenance["params"]["topic_taxonomy"] = json!({"name": t.taxonomy.name, "sha256": t.taxonomy.sha256});
                 Some(match t.method {
@@ -151,7 +154,7 @@ impl Annotator {
                         let encoder = SentenceEncoder::load_with(&t.model_dir, t.device, t.engine, t.precision)?;
                         provenance["params"]["topic_precision"] = json!(t.precision.as_str());
                         let model_sha = provenance["topic_model"]["sha256"].as_str().unwrap_or_default().to_owned();
-                        let mut scorer = match t.adapter {
+                        let scorer = match t.adapter {
                             Some((adapter, origin)) => {
                                 provenance["params"]["topic_adapter"] =
                                     json!({"sha256": adapter.sha256(), "rank": adapter.rank()});
@@ -161,18 +164,10 @@ impl Annotator {
                             }
                             None => EmbeddingTopicScorer::new(encoder, t.taxonomy, options)?,
                         };
-                        if let Some((calibration, origin)) = &t.calibration {
-                            scorer.calibrate_with(calibration, &model_sha, origin)?;
-                            provenance["params"]["topic_calibration"] = json!({
-                                "sha256": calibration.sha256(),
-                                "languages": scorer.calibrated_languages(),
-                                "texts": calibration.texts,
-                            });
-                        }
                         TopicScorer::Embedding(scorer)
                     }
                     TopicMethod::Nli(options) => {
-                        if let Some((_, origin)) = &t.calibration {
+                        if let Some((_, origin)) = &file_calibration {
                             return Err(ModelError::Config {
                                 path: origin.into(),
                                 message: "topic calibrations apply to the embedding method only".into(),
@@ -206,7 +201,12 @@ impl Annotator {
             }
             None => None,
         };
-        Ok(Annotator { ner, topics, lang: LanguageIdentifier::new(), provenance, with_text: config.with_text })
+        let mut annotator =
+            Annotator { ner, topics, lang: LanguageIdentifier::new(), provenance, with_text: config.with_text };
+        if let Some((calibration, origin)) = &file_calibration {
+            annotator.apply_topic_calibration(calibration, origin, None)?;
+        }
+        Ok(annotator)
     }
 
     /// The provenance written into every record: tool, model ids and weights sha256, and the

@@ -87,9 +87,7 @@ impl SentenceEncoder {
         if device == Device::Cpu {
             vs.float();
         }
-        precision
-            .check_supported(device, &Precision::cpu_flags())
-            .map_err(|reason| ModelError::UnsupportedPrecision { precision, reason })?;
+        crate::model::require_precision(precision, device)?;
         let fused = match engine {
             Engine::Fused(kernel) => {
                 FusedEncoder::from_var_store(&vs, &config_value, "", Positions::Absolute, kernel, precision)?

@@ -68,6 +68,13 @@ pub fn weights_file(dir: &Path) -> Result<PathBuf, ModelError> {
     })
 }
 
+/// [`Precision::check_supported`] on this machine's processor, as a [`ModelError`].
+pub fn require_precision(precision: Precision, device: tch::Device) -> Result<(), ModelError> {
+    precision
+        .check_supported(device, &Precision::cpu_flags())
+        .map_err(|reason| ModelError::UnsupportedPrecision { precision, reason })
+}
+
 /// Reads and parses a model directory's `config.json`.
 pub fn read_config(dir: &Path) -> Result<serde_json::Value, ModelError> {
     let path = dir.join("config.json");

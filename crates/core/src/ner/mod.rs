@@ -125,9 +125,7 @@ impl NerPipeline {
     pub fn load(dir: &Path, options: NerOptions) -> Result<Self, ModelError> {
         let device = options.device.to_tch().map_err(|m| ModelError::Config { path: dir.into(), message: m })?;
         let precision = options.precision;
-        precision
-            .check_supported(device, &Precision::cpu_flags())
-            .map_err(|reason| ModelError::UnsupportedPrecision { precision, reason })?;
+        crate::model::require_precision(precision, device)?;
         let classifier = TokenClassifier::load(dir, device, options.engine, precision)?;
         let labels = LabelSet::from_id2label(&classifier.id2label)
             .map_err(|m| ModelError::Config { path: dir.join("config.json"), message: m })?;
