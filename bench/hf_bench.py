@@ -30,6 +30,9 @@ import resource
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "training"))
+import e5_common  # noqa: E402
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 
@@ -129,31 +132,10 @@ def embed(model_dir, corpus_path, taxonomy_path, batch, threads, adapter_path=No
     tax = _taxonomy(taxonomy_path)
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModel.from_pretrained(model_dir, add_pooling_layer=False).eval()
-    window = model.config.max_position_embeddings - 2
 
     def encode(texts):
-        # (text index, content ids of one window), as Postilla windows long texts
-        windows = []
-        for i, t in enumerate(texts):
-            ids = tok("query: " + t, add_special_tokens=False)["input_ids"]
-            windows += [(i, ids[s:s + window]) for s in range(0, max(len(ids), 1), window)]
-        order = sorted(range(len(windows)), key=lambda w: -len(windows[w][1]))
-        sums = torch.zeros(len(texts), model.config.hidden_size, dtype=torch.float64)
-        weights = torch.zeros(len(texts), dtype=torch.float64)
-        for b in range(0, len(order), batch):
-            rows = [[tok.cls_token_id] + windows[w][1] + [tok.sep_token_id] for w in order[b:b + batch]]
-            n = max(len(r) for r in rows)
-            ids = torch.tensor([r + [tok.pad_token_id] * (n - len(r)) for r in rows])
-            mask = torch.tensor([[1] * len(r) + [0] * (n - len(r)) for r in rows])
-            with torch.inference_mode():
-                h = model(input_ids=ids, attention_mask=mask).last_hidden_state
-            m = mask.unsqueeze(-1).float()
-            pooled = (h * m).sum(1) / m.sum(1)
-            for row, w in zip(pooled, order[b:b + batch]):
-                i, content = windows[w]
-                sums[i] += len(content) * row.double()
-                weights[i] += len(content)
-        return torch.nn.functional.normalize((sums / weights.unsqueeze(1)).float(), dim=-1)
+        # Postilla's windows, pooling and normalisation (training/e5_common.py)
+        return torch.from_numpy(e5_common.embed((tok, model), texts, batch))
 
     adapt = lambda x: x  # noqa: E731
     if adapter_path:

@@ -27,11 +27,14 @@ Variants:
 import csv
 import json
 import os
+import sys
 import tomllib
 
 import numpy as np
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, os.path.join(ROOT, "training"))
+import e5_common  # noqa: E402
 DATA = os.path.join(ROOT, "..", "shared", "data", "topics", "sib200")
 CACHE = os.path.join(ROOT, ".local", "topics-exp.npz")
 LANGS = {"it": "ita_Latn", "de": "deu_Latn"}
@@ -45,15 +48,8 @@ def embed_all():
     model = AutoModel.from_pretrained(os.path.join(ROOT, "models", "e5-small"), add_pooling_layer=False).eval()
 
     def embed(texts):
-        out = []
-        for i in range(0, len(texts), 32):
-            b = tok(["query: " + t for t in texts[i:i + 32]], padding=True, truncation=True, max_length=512,
-                    return_tensors="pt")
-            with torch.inference_mode():
-                h = model(**b).last_hidden_state
-            m = b["attention_mask"].unsqueeze(-1).float()
-            out.append(torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1).numpy())
-        return np.concatenate(out)
+        # Postilla's windows over the whole text, not a 512-token truncation
+        return e5_common.embed((tok, model), texts, 32)
 
     arrays = {}
     taxonomy = tomllib.load(open(os.path.join(ROOT, "taxonomies", "sib200.toml"), "rb"))

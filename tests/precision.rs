@@ -67,10 +67,10 @@ fn seed_batch(dir: &std::path::Path) -> (Tensor, Tensor) {
         .collect();
     let width = rows.iter().map(Vec::len).max().unwrap_or(0);
     let padded: Vec<i64> =
-        rows.iter().flat_map(|r| r.iter().copied().chain(std::iter::repeat(1).take(width - r.len()))).collect();
+        rows.iter().flat_map(|r| r.iter().copied().chain(std::iter::repeat_n(1, width - r.len()))).collect();
     let mask: Vec<i64> = rows
         .iter()
-        .flat_map(|r| std::iter::repeat(1).take(r.len()).chain(std::iter::repeat(0).take(width - r.len())))
+        .flat_map(|r| std::iter::repeat_n(1, r.len()).chain(std::iter::repeat_n(0, width - r.len())))
         .collect();
     let shape = [rows.len() as i64, width as i64];
     (Tensor::from_slice(&padded).view(shape), Tensor::from_slice(&mask).view(shape))

@@ -40,7 +40,8 @@ def held_out_texts():
     return texts
 
 
-def main():
+def test_pack_round_trip():
+    """Pack, unpack: identical weights, a loadable model, the same tokens on Latin-script text."""
     with tempfile.TemporaryDirectory() as tmp:
         pack, out = os.path.join(tmp, "pack"), os.path.join(tmp, "out")
         py = sys.executable
@@ -85,7 +86,3 @@ def main():
         print(f"gpu pack: trimmed tokenizer identical on {same_latin}/{latin} Latin-script texts "
               f"and {same_other}/{other} texts with other scripts ({tokens} tokens)")
         assert latin > 500
-
-
-if __name__ == "__main__":
-    main()

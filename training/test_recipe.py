@@ -118,11 +118,3 @@ def test_window_plan_matches_postilla():
     windows, owner = window_plan(10, 6, 2)
     assert windows == [(0, 6), (4, 10)]
     assert owner == [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
-
-
-if __name__ == "__main__":
-    tests = [test_harmonisation, test_partial_label_loss, test_strict_f1_equals_seqeval, test_news_spacing,
-             test_word_rule_labels, test_document_windows_and_buckets, test_window_plan_matches_postilla]
-    for t in tests:
-        t()
-    print(f"{len(tests)} passed, 0 failed")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Tests of the topic adapter (run by `just test`, after `just setup`):
+"""Tests of the topic adapter (run under pytest by `just test`, after `just setup`):
 
 1. the shipped models/topic-adapters/e5-small.safetensors is what training/topic_adapter.py
    trains from the SIB-200 train split (retrained here; float noise between CPUs allowed, no
@@ -18,6 +18,7 @@ import tomllib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 import torch  # noqa: E402
 from safetensors import safe_open  # noqa: E402
 
@@ -37,6 +38,22 @@ def load_shipped():
     return adapter.eval(), meta
 
 
+@pytest.fixture(scope="module")
+def encoder():
+    torch.set_num_threads(2)
+    return ta.load_encoder(E5)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_shipped()[0]
+
+
+@pytest.fixture(scope="module")
+def meta():
+    return load_shipped()[1]
+
+
 def test_shipped_adapter_is_reproduced(encoder, shipped, meta):
     assert meta["schema"] == ta.SCHEMA, meta
     assert meta["encoder_sha256"] == ta.encoder_sha256(E5), "adapter trained on another encoder than models/e5-small"
@@ -53,7 +70,6 @@ def test_shipped_adapter_is_reproduced(encoder, shipped, meta):
     print(f"retrained adapter: max |U V^T| difference {drift:.2e} of the largest entry; same top topic on "
           f"{agree:.4f} of SIB train")
     assert drift < 1e-2 and agree > 0.995, "the shipped adapter is not what training/topic_adapter.py trains"
-    return sets
 
 
 def annotate(records, extra):
@@ -96,16 +112,3 @@ def test_postilla_applies_it_as_trained(encoder, shipped):
           f"scores changed by the adapter on {moved}")
     assert worst < 1e-4, worst
     assert moved == len(adapted), "the adapter must change every document's scores"
-
-
-def main():
-    torch.set_num_threads(2)
-    encoder = ta.load_encoder(E5)
-    shipped, meta = load_shipped()
-    test_shipped_adapter_is_reproduced(encoder, shipped, meta)
-    test_postilla_applies_it_as_trained(encoder, shipped)
-    print("topic adapter tests: ok")
-
-
-if __name__ == "__main__":
-    main()

@@ -32,45 +32,24 @@ import tomllib
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e5_common  # noqa: E402
+
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 SIB = os.path.join(ROOT, "..", "shared", "data", "topics", "sib200")
 LANGS = {"it": "ita_Latn", "de": "deu_Latn"}
-WINDOW = 510
 SCHEMA = "postilla-topic-adapter/1"
 # chosen on SIB train only (scripts/topics_adapter_experiments.py)
 RANK, DECAY, EPOCHS, LR, TEMPERATURE, SEED = 32, 0.03, 50, 0.01, 0.05, 0
 
 
 def load_encoder(model_dir):
-    from transformers import AutoModel, AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModel.from_pretrained(model_dir, add_pooling_layer=False).eval()
-    return tok, model
+    return e5_common.load_encoder(model_dir)
 
 
 def embed(encoder, texts, batch=16):
-    """Postilla's sentence embedding of each text (float32, L2-normalised rows): each window's
-    mean-pooled vector, averaged over the text's windows weighted by their content tokens."""
-    tok, model = encoder
-    windows, owner = [], []
-    for i, t in enumerate(texts):
-        ids = tok("query: " + t, add_special_tokens=False)["input_ids"]
-        for s in range(0, max(len(ids), 1), WINDOW):
-            windows.append([tok.cls_token_id] + ids[s:s + WINDOW] + [tok.sep_token_id])
-            owner.append(i)
-    order = np.argsort([len(w) for w in windows], kind="stable")
-    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float64)
-    for b in range(0, len(order), batch):
-        idx = order[b:b + batch]
-        n = max(len(windows[j]) for j in idx)
-        ids = torch.tensor([windows[j] + [tok.pad_token_id] * (n - len(windows[j])) for j in idx])
-        mask = torch.tensor([[1] * len(windows[j]) + [0] * (n - len(windows[j])) for j in idx])
-        with torch.inference_mode():
-            h = model(input_ids=ids, attention_mask=mask).last_hidden_state
-        pooled = ((h * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)).double().numpy()
-        for k, j in enumerate(idx):
-            out[owner[j]] += (len(windows[j]) - 2) * pooled[k]
-    return (out / np.linalg.norm(out, axis=-1, keepdims=True)).astype(np.float32)
+    """Postilla's sentence embedding of each text (training/e5_common.py)."""
+    return e5_common.embed(encoder, texts, batch)
 
 
 def descriptions(taxonomy, lang):

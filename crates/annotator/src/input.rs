@@ -80,6 +80,20 @@ pub fn read_input(arg: &str) -> Result<Box<dyn Iterator<Item = InputItem>>, Inpu
     Ok(Box::new(std::iter::once(read_txt(&path, id))))
 }
 
+/// Documents a JSONL input holds (its non-blank lines), counted with one sequential read;
+/// `None` when it cannot be read (reading it will then report why).
+pub fn jsonl_document_count(path: &Path) -> Option<u64> {
+    let mut reader = BufReader::new(std::fs::File::open(path).ok()?);
+    let (mut count, mut line) = (0u64, Vec::new());
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).ok()? == 0 {
+            return Some(count);
+        }
+        count += u64::from(line.iter().any(|b| !b.is_ascii_whitespace()));
+    }
+}
+
 fn collect_txt(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();

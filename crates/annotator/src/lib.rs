@@ -1,8 +1,24 @@
 //! # postilla-annotator
 //!
-//! The light layer of Postilla: the `postilla/1` stand-off record ([`record`]), JSONL reading
-//! and writing ([`jsonl`]). It has no libtorch dependency, so annotations can be read,
-//! converted and evaluated anywhere.
+//! The light layer of Postilla: the `postilla/1` stand-off record and everything that reads,
+//! converts, checks or scores records. It has no libtorch dependency, so annotations can be
+//! read, converted and evaluated anywhere.
+//!
+//! ## Map
+//!
+//! | module | what it does |
+//! |---|---|
+//! | [`record`] | the `postilla/1` record (entities, topics, language, provenance, error) |
+//! | [`text`] | code-point offsets and text hashes, the two facts that tie a record to its text |
+//! | [`hash`] | the workspace's sha256 helper (a leaf) |
+//! | [`input`] | reading documents: directories of `.txt`, `.txt`, JSONL, stdin; document errors |
+//! | [`jsonl`] | JSONL reading and writing, per-batch flush and fsync |
+//! | [`resume`] | what an interrupted run wrote (torn lines, provenance check), `--shard K/N` |
+//! | [`formats`] | gold formats in and out: CoNLL, IOB1, GermEval, KIND, brat, doccano, W3C, SIB-200, ... |
+//! | [`eval`] | scores against gold: alignment, entity schemas, topics, bootstrap, paired test, errors |
+//!
+//! Where each behaviour lives across the workspace and the invariants it keeps:
+//! `docs/architecture.md`.
 //!
 //! ```
 //! use postilla_annotator::record::{AnnotationRecord, EntitySpan};
@@ -14,8 +30,11 @@
 //! assert!(line.starts_with(r#"{"schema":"postilla/1","id":"doc-1""#));
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod eval;
 pub mod formats;
+pub mod hash;
 pub mod input;
 pub mod jsonl;
 pub mod record;

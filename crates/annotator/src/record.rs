@@ -137,21 +137,49 @@ impl AnnotationRecord {
 
     /// Checks the record against `text`: the hash matches and every entity's surface equals
     /// the code points it points at. Returns the first problem found.
-    pub fn check_against(&self, text: &str) -> Result<(), String> {
+    pub fn check_against(&self, text: &str) -> Result<(), AlignmentError> {
         if self.text_sha256.as_deref() != Some(text_sha256(text).as_str()) {
-            return Err(format!("{}: text_sha256 does not match the text", self.id));
+            return Err(AlignmentError::TextChanged { id: self.id.clone() });
         }
         for e in &self.entities {
             match slice_chars(text, e.start, e.end) {
                 Some(s) if s == e.text => {}
                 other => {
-                    return Err(format!(
-                        "{}: entity [{}, {}) says {:?} but the text has {:?}",
-                        self.id, e.start, e.end, e.text, other
-                    ))
+                    return Err(AlignmentError::Surface {
+                        id: self.id.clone(),
+                        start: e.start,
+                        end: e.end,
+                        says: e.text.clone(),
+                        found: other.map(str::to_owned),
+                    })
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Why a record does not fit a text ([`AnnotationRecord::check_against`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AlignmentError {
+    /// The record's `text_sha256` is not the text's.
+    #[error("{id}: text_sha256 does not match the text")]
+    TextChanged {
+        /// The document.
+        id: String,
+    },
+    /// An entity's surface is not the text at its offsets.
+    #[error("{id}: entity [{start}, {end}) says {says:?} but the text has {found:?}")]
+    Surface {
+        /// The document.
+        id: String,
+        /// Start (code points).
+        start: usize,
+        /// End (code points).
+        end: usize,
+        /// The entity's `text`.
+        says: String,
+        /// The text at those offsets (`None`: out of range).
+        found: Option<String>,
+    },
 }

@@ -15,6 +15,7 @@ use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::input::InputItem;
@@ -69,8 +70,9 @@ pub struct ResumeState {
 }
 
 impl ResumeState {
-    /// Reads and repairs `path` (missing = nothing done). `provenance` is the current run's.
-    pub fn open(path: &Path, provenance: &serde_json::Value) -> Result<Self, ResumeError> {
+    /// Reads and repairs `path` (missing = nothing done). `provenance` is the current run's,
+    /// typed: every complete record's provenance must parse as a `P` equal to it.
+    pub fn open<P: DeserializeOwned + PartialEq>(path: &Path, provenance: &P) -> Result<Self, ResumeError> {
         let io = |e| ResumeError::Io { path: path.display().to_string(), source: e };
         let mut state = ResumeState::default();
         if !path.exists() {
@@ -95,7 +97,7 @@ impl ResumeState {
                 line: i + 1,
                 message: e.to_string(),
             })?;
-            if record.error.is_none() && record.provenance.as_ref() != Some(provenance) {
+            if record.error.is_none() && !same_provenance(record.provenance.as_ref(), provenance) {
                 return Err(ResumeError::ConfigMismatch { path: path.display().to_string(), id: record.id });
             }
             state.done.insert(record.id, record.text_sha256);
@@ -127,6 +129,12 @@ impl ResumeState {
     }
 }
 
+/// Whether a record's provenance, read as a `P`, equals `expected` (a missing or unreadable
+/// provenance does not).
+pub fn same_provenance<P: DeserializeOwned + PartialEq>(found: Option<&serde_json::Value>, expected: &P) -> bool {
+    found.and_then(|v| P::deserialize(v).ok()).is_some_and(|p| p == *expected)
+}
+
 /// The shard (0-based, `0..n`) a document id belongs to.
 ///
 /// ```
@@ -141,17 +149,68 @@ pub fn shard_of(id: &str, n: u64) -> u64 {
     u64::from_be_bytes(b) % n.max(1)
 }
 
-/// Parses `K/N` (0 <= K < N).
-pub fn parse_shard(spec: &str) -> Result<(u64, u64), String> {
-    let (k, n) = spec.split_once('/').ok_or_else(|| format!("--shard {spec:?}: expected K/N"))?;
-    let (k, n): (u64, u64) = (
-        k.trim().parse().map_err(|_| format!("--shard {spec:?}: K is not a number"))?,
-        n.trim().parse().map_err(|_| format!("--shard {spec:?}: N is not a number"))?,
-    );
-    if n == 0 || k >= n {
-        return Err(format!("--shard {spec:?}: need 0 <= K < N"));
+/// A shard of a corpus: the documents whose id hashes to `index` modulo `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// K, in `0..count`.
+    pub index: u64,
+    /// N, at least 1.
+    pub count: u64,
+}
+
+impl Shard {
+    /// Whether the document `id` belongs to this shard.
+    pub fn contains(&self, id: &str) -> bool {
+        shard_of(id, self.count) == self.index
     }
-    Ok((k, n))
+}
+
+/// Why a `K/N` shard spec is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardError {
+    /// No `/`.
+    #[error("--shard {0:?}: expected K/N")]
+    Syntax(String),
+    /// K or N is not a number.
+    #[error("--shard {spec:?}: {part} is not a number")]
+    NotANumber {
+        /// The spec.
+        spec: String,
+        /// `K` or `N`.
+        part: &'static str,
+    },
+    /// Not `0 <= K < N`.
+    #[error("--shard {0:?}: need 0 <= K < N")]
+    OutOfRange(String),
+}
+
+impl std::str::FromStr for Shard {
+    type Err = ShardError;
+
+    /// Parses `K/N` (0 <= K < N).
+    ///
+    /// ```
+    /// use postilla_annotator::resume::Shard;
+    /// assert_eq!("1/4".parse::<Shard>(), Ok(Shard { index: 1, count: 4 }));
+    /// assert!("4/4".parse::<Shard>().is_err());
+    /// ```
+    fn from_str(spec: &str) -> Result<Self, ShardError> {
+        let (k, n) = spec.split_once('/').ok_or_else(|| ShardError::Syntax(spec.into()))?;
+        let number = |text: &str, part| {
+            text.trim().parse::<u64>().map_err(|_| ShardError::NotANumber { spec: spec.into(), part })
+        };
+        let (index, count) = (number(k, "K")?, number(n, "N")?);
+        if count == 0 || index >= count {
+            return Err(ShardError::OutOfRange(spec.into()));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// Parses `K/N` (0 <= K < N) into `(K, N)`.
+pub fn parse_shard(spec: &str) -> Result<(u64, u64), ShardError> {
+    let shard: Shard = spec.parse()?;
+    Ok((shard.index, shard.count))
 }
 
 /// The id of an input item.

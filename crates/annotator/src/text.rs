@@ -1,7 +1,5 @@
 //! Code-point offsets and text hashes: the two facts that tie a stand-off record to its text.
 
-use sha2::{Digest, Sha256};
-
 /// Lowercase hex sha256 of the UTF-8 bytes of `text`.
 ///
 /// ```
@@ -9,7 +7,7 @@ use sha2::{Digest, Sha256};
 ///            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 /// ```
 pub fn text_sha256(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    crate::hash::sha256_hex(text.as_bytes())
 }
 
 /// The code points `[start, end)` of `text`, or `None` when out of range.

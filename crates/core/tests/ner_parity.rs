@@ -2,7 +2,7 @@
 //! (tests/support/hf_ner_reference.py) on tiny random BERT and XLM-R token classifiers:
 //! identical spans and labels, scores within 1e-4, for the three aggregation strategies, on
 //! the seeds (longer than the windows), adversarial short texts and a >510-word text.
-//! Also the regression tests for rust-bert's pipeline defects (DESIGN.md).
+//! Also the regression tests for rust-bert's pipeline defects (docs/architecture.md).
 
 mod common;
 

@@ -105,13 +105,35 @@ pub fn evaluate(pairs: &[TopicPair], docs: impl Iterator<Item = usize> + Clone) 
             }
         }
     }
-    let prf = |c: &LabelCounts| {
-        Prf::new(
-            if c.pred > 0 { c.tp as f64 / c.pred as f64 } else { 0.0 },
-            if c.gold > 0 { c.tp as f64 / c.gold as f64 } else { 0.0 },
-        )
-    };
-    let k = labels.len().max(1) as f64;
+    let (micro, macro_avg, weighted) = averages(&counts);
+    TopicReport {
+        mode: if multi { "multi-label" } else { "single-label" },
+        documents: n,
+        accuracy: if n > 0 { exact as f64 / n as f64 } else { 0.0 },
+        micro,
+        macro_avg,
+        weighted,
+        per_class: labels
+            .iter()
+            .zip(&counts)
+            .map(|(l, c)| (l.clone(), ClassReport { scores: prf(c), support: c.gold }))
+            .collect(),
+        labels,
+        confusion,
+    }
+}
+
+/// Precision, recall and F1 of one label's counts.
+fn prf(c: &LabelCounts) -> Prf {
+    Prf::new(
+        if c.pred > 0 { c.tp as f64 / c.pred as f64 } else { 0.0 },
+        if c.gold > 0 { c.tp as f64 / c.gold as f64 } else { 0.0 },
+    )
+}
+
+/// Micro, macro and support-weighted averages over the labels' counts.
+fn averages(counts: &[LabelCounts]) -> (Prf, Prf, Prf) {
+    let k = counts.len().max(1) as f64;
     let total_gold: u64 = counts.iter().map(|c| c.gold).sum();
     let macro_avg = Prf {
         precision: counts.iter().map(|c| prf(c).precision).sum::<f64>() / k,
@@ -131,19 +153,5 @@ pub fn evaluate(pairs: &[TopicPair], docs: impl Iterator<Item = usize> + Clone) 
         pred: a.pred + c.pred,
         gold: a.gold + c.gold,
     });
-    TopicReport {
-        mode: if multi { "multi-label" } else { "single-label" },
-        documents: n,
-        accuracy: if n > 0 { exact as f64 / n as f64 } else { 0.0 },
-        micro: prf(&sum),
-        macro_avg,
-        weighted,
-        per_class: labels
-            .iter()
-            .zip(&counts)
-            .map(|(l, c)| (l.clone(), ClassReport { scores: prf(c), support: c.gold }))
-            .collect(),
-        labels,
-        confusion,
-    }
+    (prf(&sum), macro_avg, weighted)
 }

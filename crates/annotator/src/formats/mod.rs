@@ -97,6 +97,11 @@ impl ImportStats {
     }
 }
 
+/// A label-map entry that is not `FROM=TO`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not FROM=TO")]
+pub struct LabelMapError(pub String);
+
 /// Label renaming, e.g. `OTH=MISC,GPE=LOC` (applied to entity labels and topics).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LabelMap(pub BTreeMap<String, String>);
@@ -109,10 +114,10 @@ impl LabelMap {
     /// assert_eq!(m.apply("OTH"), "MISC");
     /// assert_eq!(m.apply("PER"), "PER");
     /// ```
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub fn parse(spec: &str) -> Result<Self, LabelMapError> {
         let mut map = BTreeMap::new();
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (a, b) = pair.split_once('=').ok_or_else(|| format!("{pair:?} is not FROM=TO"))?;
+            let (a, b) = pair.split_once('=').ok_or_else(|| LabelMapError(pair.to_owned()))?;
             map.insert(a.trim().to_owned(), b.trim().to_owned());
         }
         Ok(LabelMap(map))

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use postilla_core::model::e5_build::{build_e5_small, BuildOutcome, E5BuildOptions};
+use postilla_core::build::e5::{build_e5_small, BuildOutcome, E5BuildOptions};
+use postilla_core::build::ner::build_default_ner;
 use postilla_core::model::manifest::{Manifest, MANIFEST_FILE};
-use postilla_core::model::ner_build::build_default_ner;
 use postilla_core::model::verify_model_dir;
 
 use crate::Outcome;

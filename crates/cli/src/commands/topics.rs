@@ -13,8 +13,9 @@ use postilla_core::lang::LanguageIdentifier;
 use postilla_core::model::DeviceChoice;
 use postilla_core::topics::{EmbeddingOptions, EmbeddingTopicScorer};
 
-use super::annotate::{AdapterArgs, DEFAULT_TOPIC_MODEL};
+use super::annotate::AdapterArgs;
 use crate::Outcome;
+use postilla_core::defaults;
 
 /// Arguments of `postilla topics`.
 #[derive(Args, Debug)]
@@ -45,7 +46,7 @@ struct CalibrateArgs {
     #[arg(long)]
     topics: Option<PathBuf>,
     /// The encoder of the embedding method.
-    #[arg(long, default_value = DEFAULT_TOPIC_MODEL)]
+    #[arg(long, default_value = defaults::TOPIC_MODEL_DIR)]
     topic_model: PathBuf,
     /// Texts per forward pass.
     #[arg(long, default_value_t = 16)]
@@ -72,9 +73,8 @@ fn calibrate(args: CalibrateArgs) -> anyhow::Result<Outcome> {
     if let Some(n) = args.threads {
         postilla_core::runtime::set_threads(n);
     }
-    let taxonomy = super::annotate::taxonomy(args.topics.as_deref())?;
-    let model_sha =
-        model_identity(&args.topic_model).context("topic model")?["sha256"].as_str().unwrap_or_default().to_owned();
+    let taxonomy = defaults::taxonomy_or_news(args.topics.as_deref())?;
+    let model_sha = model_identity(&args.topic_model).context("topic model")?.sha256;
     let encoder = SentenceEncoder::load(&args.topic_model, args.device).context("loading the topic model")?;
     let options = EmbeddingOptions { batch_size: args.batch_size, ..EmbeddingOptions::default() };
     let scorer = match args.topic_adapter.resolve(&args.topic_model)? {

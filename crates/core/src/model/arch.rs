@@ -80,7 +80,7 @@ impl Architecture {
 
     /// Positions the model can take, special tokens included. RoBERTa-style models start
     /// position ids at `padding_idx + 1` (= 2), so two of `max_position_embeddings` are
-    /// unusable (rust-bert's pipeline forgets this: defect 3 in DESIGN.md).
+    /// unusable (rust-bert's pipeline forgets this: defect 3 in docs/architecture.md).
     pub fn usable_positions(self, max_position_embeddings: usize) -> usize {
         match self {
             Architecture::XlmRoberta => max_position_embeddings.saturating_sub(2),

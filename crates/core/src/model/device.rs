@@ -2,8 +2,11 @@
 
 use std::str::FromStr;
 
+use crate::error::ModelError;
+
 /// Where the model runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
     /// CPU (the default).
     #[default]
@@ -13,12 +16,12 @@ pub enum DeviceChoice {
 }
 
 impl DeviceChoice {
-    /// The tch device, or an error message when CUDA was asked for but is unavailable.
-    pub fn to_tch(self) -> Result<tch::Device, String> {
+    /// The tch device, or [`ModelError::NoCuda`] when CUDA was asked for but is unavailable.
+    pub fn to_tch(self) -> Result<tch::Device, ModelError> {
         match self {
             DeviceChoice::Cpu => Ok(tch::Device::Cpu),
             DeviceChoice::Cuda if tch::Cuda::is_available() => Ok(tch::Device::Cuda(0)),
-            DeviceChoice::Cuda => Err("--device cuda was asked for but no CUDA device is available (this libtorch build is CPU-only unless installed otherwise)".into()),
+            DeviceChoice::Cuda => Err(ModelError::NoCuda),
         }
     }
 }

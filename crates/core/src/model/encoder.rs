@@ -38,7 +38,8 @@ use tch::{nn, Kind, Scalar, Tensor};
 use crate::model::precision::Precision;
 
 /// Which forward pass runs BERT-family encoders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Engine {
     /// Postilla's fused forward where it applies (BERT, XLM-R with GELU), with its linear
     /// layers on the given kernel; else rust-bert's.
@@ -67,7 +68,8 @@ impl std::str::FromStr for Engine {
 
 /// The kernel that runs the fused forward's linear layers (see the module docs). Both compute
 /// the same products in fp32; they differ in the last bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MatmulKernel {
     /// [`MatmulKernel::OneDnn`] on AMD processors, [`MatmulKernel::Blas`] elsewhere and on GPUs.
     #[default]

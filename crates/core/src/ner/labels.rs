@@ -51,6 +51,10 @@ impl Tag {
     }
 }
 
+/// A class id that `id2label` does not name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MissingClass(pub i64);
+
 /// The labels of a model, indexed by class id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabelSet {
@@ -61,12 +65,13 @@ pub struct LabelSet {
 }
 
 impl LabelSet {
-    /// Builds the label set from config.json's `id2label` (keys "0".."n-1").
-    pub fn from_id2label(id2label: &BTreeMap<i64, String>) -> Result<Self, String> {
+    /// Builds the label set from config.json's `id2label` (keys "0".."n-1"); `Err` names the
+    /// first class id without a label.
+    pub fn from_id2label(id2label: &BTreeMap<i64, String>) -> Result<Self, MissingClass> {
         let n = id2label.len();
         let mut names = Vec::with_capacity(n);
         for i in 0..n as i64 {
-            let name = id2label.get(&i).ok_or_else(|| format!("id2label has no entry for class {i}"))?;
+            let name = id2label.get(&i).ok_or(MissingClass(i))?;
             names.push(name.clone());
         }
         let tags = names.iter().map(|n| Tag::parse(n)).collect();

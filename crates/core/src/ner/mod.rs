@@ -38,7 +38,7 @@ use crate::model::{DeviceChoice, Engine, Precision};
 use crate::text::TextTokenizer;
 
 /// Parameters that change a NER run's output (recorded in provenance) or its speed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NerOptions {
     /// Tokens per window, special tokens included; capped at what the model can take.
     pub max_length: usize,
@@ -123,12 +123,12 @@ impl std::fmt::Debug for NerPipeline {
 impl NerPipeline {
     /// Loads a token-classification model directory.
     pub fn load(dir: &Path, options: NerOptions) -> Result<Self, ModelError> {
-        let device = options.device.to_tch().map_err(|m| ModelError::Config { path: dir.into(), message: m })?;
+        let device = options.device.to_tch()?;
         let precision = options.precision;
         crate::model::require_precision(precision, device)?;
         let classifier = TokenClassifier::load(dir, device, options.engine, precision)?;
         let labels = LabelSet::from_id2label(&classifier.id2label)
-            .map_err(|m| ModelError::Config { path: dir.join("config.json"), message: m })?;
+            .map_err(|m| ModelError::MissingLabel { path: dir.join("config.json"), class: m.0 })?;
         let tokenizer = TextTokenizer::from_dir(dir)?;
         let word_rule = match tokenizer.inner().get_model() {
             tokenizers::ModelWrapper::WordPiece(_) => WordRule::SubwordPrefix,

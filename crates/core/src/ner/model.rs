@@ -9,14 +9,14 @@ use rust_bert::bert::{BertConfig, BertForTokenClassification};
 use rust_bert::deberta_v2::{DebertaV2Config, DebertaV2ForTokenClassification};
 use rust_bert::distilbert::{DistilBertConfig, DistilBertForTokenClassification};
 use rust_bert::roberta::RobertaForTokenClassification;
+use rust_bert::RustBertError;
 use tch::{nn, Device, Tensor};
 
 use crate::error::ModelError;
-use crate::model::arch::{parse_config, Architecture, ClassifierConfig};
+use crate::model::arch::Architecture;
+use crate::model::classifier::{load_classifier, ClassifierFamily, LoadedClassifier};
 use crate::model::encoder::{Engine, FusedEncoder, MatmulKernel, Positions};
 use crate::model::precision::Precision;
-use crate::model::weights::load_weights;
-use crate::model::weights_file;
 
 // one value per loaded model: the size difference between variants costs nothing
 #[allow(clippy::large_enum_variant)]
@@ -25,6 +25,21 @@ enum Network {
     Roberta(RobertaForTokenClassification),
     DistilBert(DistilBertForTokenClassification),
     DebertaV2(DebertaV2ForTokenClassification),
+}
+
+impl ClassifierFamily for Network {
+    fn bert(root: &nn::Path, config: &BertConfig) -> Result<Self, RustBertError> {
+        Ok(Network::Bert(BertForTokenClassification::new(root, config)?))
+    }
+    fn roberta(root: &nn::Path, config: &BertConfig) -> Result<Self, RustBertError> {
+        Ok(Network::Roberta(RobertaForTokenClassification::new(root, config)?))
+    }
+    fn distilbert(root: &nn::Path, config: &DistilBertConfig) -> Result<Self, RustBertError> {
+        Ok(Network::DistilBert(DistilBertForTokenClassification::new(root, config)?))
+    }
+    fn deberta_v2(root: &nn::Path, config: &DebertaV2Config) -> Result<Self, RustBertError> {
+        Ok(Network::DebertaV2(DebertaV2ForTokenClassification::new(root, config)?))
+    }
 }
 
 /// A loaded token classifier.
@@ -50,33 +65,10 @@ impl TokenClassifier {
     /// does not apply); whether the processor runs it fast is not checked here
     /// ([`crate::ner::NerPipeline::load`] checks).
     pub fn load(dir: &Path, device: Device, engine: Engine, precision: Precision) -> Result<Self, ModelError> {
-        let ClassifierConfig { config, architecture, id2label } = ClassifierConfig::read(dir)?;
-        let weights = weights_file(dir)?;
-        let mut vs = nn::VarStore::new(device);
-        let root = vs.root();
-        let network = match architecture {
-            Architecture::Bert => {
-                Network::Bert(BertForTokenClassification::new(&root, &parse_config::<BertConfig>(dir, &config)?)?)
-            }
-            Architecture::XlmRoberta => {
-                Network::Roberta(RobertaForTokenClassification::new(&root, &parse_config::<BertConfig>(dir, &config)?)?)
-            }
-            Architecture::DistilBert => Network::DistilBert(DistilBertForTokenClassification::new(
-                &root,
-                &parse_config::<DistilBertConfig>(dir, &config)?,
-            )?),
-            Architecture::DebertaV2 => Network::DebertaV2(DebertaV2ForTokenClassification::new(
-                &root,
-                &parse_config::<DebertaV2Config>(dir, &config)?,
-            )?),
-        };
-        load_weights(&mut vs, &weights, architecture)?;
-        if device == Device::Cpu {
-            vs.float();
-        }
-        let max_position_embeddings =
-            config.get("max_position_embeddings").and_then(|v| v.as_u64()).unwrap_or(512) as usize;
-        let pad_token_id = config.get("pad_token_id").and_then(|v| v.as_i64()).unwrap_or(0);
+        let loaded = load_classifier::<Network>(dir, device)?;
+        let (max_position_embeddings, pad_token_id) = (loaded.max_position_embeddings(), loaded.pad_token_id());
+        let LoadedClassifier { network, vs, config } = loaded;
+        let (architecture, id2label, config) = (config.architecture, config.id2label, config.config);
         let fused = match (engine, architecture) {
             (Engine::Fused(kernel), Architecture::Bert) => {
                 fused_encoder(&vs, &config, "bert", Positions::Absolute, kernel, precision)?
@@ -88,7 +80,7 @@ impl TokenClassifier {
         };
         if fused.is_none() && precision != Precision::Fp32 {
             return Err(ModelError::UnsupportedPrecision {
-                precision,
+                precision: precision.as_str().into(),
                 reason: format!(
                     "{} runs {architecture:?} models through rust-bert's forward, which is fp32 only",
                     dir.display()

@@ -1,6 +1,6 @@
 //! A model directory's `tokenizer.json`, loaded with the `tokenizers` crate, giving token ids
 //! together with offsets in Unicode code points (never UTF-8 bytes: see defect 2 in
-//! DESIGN.md).
+//! docs/architecture.md).
 
 use std::path::Path;
 

@@ -35,7 +35,7 @@ use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors};
 
-use crate::model::manifest::sha256_hex;
+use postilla_annotator::hash::sha256_hex;
 
 /// Why an adapter file cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -218,7 +218,7 @@ impl TopicCalibration {
 
     /// sha256 of the calibration's canonical JSON, for provenance.
     pub fn sha256(&self) -> String {
-        crate::model::manifest::sha256_hex(serde_json::to_string(self).unwrap_or_default().as_bytes())
+        postilla_annotator::hash::sha256_hex(serde_json::to_string(self).unwrap_or_default().as_bytes())
     }
 }
 

@@ -21,16 +21,16 @@ use std::collections::BTreeMap;
 
 use super::adapter::TopicAdapter;
 use super::calibration::{CalibrationError, TopicCalibration};
+use super::error::TopicError;
 use super::taxonomy::TopicTaxonomy;
 use crate::embed::{SentenceEncoder, E5_QUERY_PREFIX};
-use crate::error::ModelError;
 
 /// Texts per encoder call when measuring a calibration.
 pub const CALIBRATION_CHUNK: usize = 256;
 
 /// Options of the embedding method (the defaults suit plain e5 cosines; with an adapter, take
 /// the temperature and threshold from [`TopicAdapter::defaults`]).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EmbeddingOptions {
     /// Softmax / sigmoid temperature.
     pub temperature: f64,
@@ -45,6 +45,18 @@ pub struct EmbeddingOptions {
 impl Default for EmbeddingOptions {
     fn default() -> Self {
         EmbeddingOptions { temperature: 0.02, multi_label: false, threshold: 0.82, batch_size: 16 }
+    }
+}
+
+impl EmbeddingOptions {
+    /// The defaults that suit `adapter`'s cosines (its temperature and threshold), or plain e5
+    /// cosines without one.
+    pub fn defaults_for(adapter: Option<&TopicAdapter>) -> Self {
+        let plain = EmbeddingOptions::default();
+        match adapter.map(TopicAdapter::defaults) {
+            Some(d) => EmbeddingOptions { temperature: d.temperature, threshold: d.threshold, ..plain },
+            None => plain,
+        }
     }
 }
 
@@ -93,7 +105,7 @@ impl EmbeddingTopicScorer {
         encoder: SentenceEncoder,
         taxonomy: TopicTaxonomy,
         options: EmbeddingOptions,
-    ) -> Result<Self, ModelError> {
+    ) -> Result<Self, TopicError> {
         Self::build(encoder, taxonomy, options, None)
     }
 
@@ -107,7 +119,7 @@ impl EmbeddingTopicScorer {
         adapter: TopicAdapter,
         model_sha256: &str,
         origin: &str,
-    ) -> Result<Self, ModelError> {
+    ) -> Result<Self, TopicError> {
         adapter.check(model_sha256, encoder.dim(), origin)?;
         Self::build(encoder, taxonomy, options, Some(adapter))
     }
@@ -117,7 +129,7 @@ impl EmbeddingTopicScorer {
         taxonomy: TopicTaxonomy,
         options: EmbeddingOptions,
         adapter: Option<TopicAdapter>,
-    ) -> Result<Self, ModelError> {
+    ) -> Result<Self, TopicError> {
         let mut prototypes = BTreeMap::new();
         for lang in &taxonomy.languages {
             let mut protos = Vec::with_capacity(taxonomy.topics.len());
@@ -169,7 +181,7 @@ impl EmbeddingTopicScorer {
         texts: &[&str],
         languages: &[&str],
         model_sha256: &str,
-    ) -> Result<TopicCalibration, ModelError> {
+    ) -> Result<TopicCalibration, TopicError> {
         let mut by_language: BTreeMap<String, Vec<Vec<f64>>> = BTreeMap::new();
         for (texts, languages) in texts.chunks(CALIBRATION_CHUNK).zip(languages.chunks(CALIBRATION_CHUNK)) {
             for (cos, lang) in self.cosines(texts, languages)?.into_iter().zip(languages) {
@@ -198,7 +210,9 @@ impl EmbeddingTopicScorer {
 
     /// Raw cosine of each text with each topic prototype of the language chosen for it
     /// (adapter applied, calibration not: this is what calibration measures).
-    pub fn cosines(&self, texts: &[&str], languages: &[&str]) -> Result<Vec<Vec<f64>>, ModelError> {
+    /// [`TopicError::UnknownLanguage`] when a language is not the taxonomy's.
+    pub fn cosines(&self, texts: &[&str], languages: &[&str]) -> Result<Vec<Vec<f64>>, TopicError> {
+        TopicError::check_languages(&self.taxonomy, languages)?;
         let docs = adapted(self.adapter.as_ref(), self.encoder.embed(texts, E5_QUERY_PREFIX, self.options.batch_size)?);
         Ok(docs
             .iter()
@@ -212,7 +226,7 @@ impl EmbeddingTopicScorer {
 
     /// Topic scores per text: (topic id, score), sorted by descending score; in multi-label
     /// mode only the assigned topics.
-    pub fn score(&self, texts: &[&str], languages: &[&str]) -> Result<Vec<Vec<(String, f64)>>, ModelError> {
+    pub fn score(&self, texts: &[&str], languages: &[&str]) -> Result<Vec<Vec<(String, f64)>>, TopicError> {
         let t = self.options.temperature;
         let cosines = self.cosines(texts, languages)?;
         Ok(cosines

@@ -5,6 +5,7 @@
 pub mod adapter;
 pub mod calibration;
 pub mod embedding;
+pub mod error;
 pub mod nli;
 pub mod sample;
 pub mod taxonomy;
@@ -12,6 +13,7 @@ pub mod taxonomy;
 pub use adapter::{AdapterDefaults, AdapterError, TopicAdapter};
 pub use calibration::{CalibrationError, TopicCalibration};
 pub use embedding::{EmbeddingOptions, EmbeddingTopicScorer};
+pub use error::TopicError;
 pub use nli::{ChunkAggregation, NliOptions, NliTopicScorer};
 pub use sample::CalibrationSample;
 pub use taxonomy::TopicTaxonomy;
@@ -37,7 +39,7 @@ impl TopicScorer {
     }
 
     /// Topic scores per text, best first (see each method).
-    pub fn score(&self, texts: &[&str], languages: &[&str]) -> Result<Vec<Vec<(String, f64)>>, crate::ModelError> {
+    pub fn score(&self, texts: &[&str], languages: &[&str]) -> Result<Vec<Vec<(String, f64)>>, TopicError> {
         match self {
             TopicScorer::Embedding(s) => s.score(texts, languages),
             TopicScorer::Nli(s) => s.score(texts, languages),

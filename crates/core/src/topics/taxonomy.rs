@@ -27,7 +27,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::model::manifest::sha256_hex;
+use postilla_annotator::hash::sha256_hex;
 
 /// Why a taxonomy is unusable.
 #[derive(Debug, thiserror::Error)]

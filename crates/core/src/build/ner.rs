@@ -17,10 +17,10 @@ use half::f16;
 use safetensors::tensor::Dtype;
 use safetensors::SafeTensors;
 
-use super::e5_build::{BuildOutcome, E5_SMALL_DIR};
+use super::e5::{BuildOutcome, E5_SMALL_DIR};
 use super::hf_export::F32Tensor;
-use super::manifest::{Manifest, MANIFEST_FILE};
 use crate::error::ModelError;
+use crate::model::manifest::{Manifest, MANIFEST_FILE};
 
 /// The default NER model's directory name under `models/`.
 pub const NER_DEFAULT_DIR: &str = "ner-it-de";

@@ -42,7 +42,7 @@ struct TrieNode {
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use postilla_core::model::charsmap::compile_charsmap;
+/// use postilla_core::build::charsmap::compile_charsmap;
 /// let mut map = BTreeMap::new();
 /// map.insert('\t' as u32, vec![' ' as u32]);
 /// map.insert(0xFB01, vec!['f' as u32, 'i' as u32]); // "ﬁ" -> "fi"

