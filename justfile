@@ -34,9 +34,9 @@ test: setup setup-test-env
     .local/venv/bin/python -m pytest
     cargo test --release --workspace
 
-# The habits that keep the code base readable (docs/architecture.md): formatting, clippy and
-# rustdoc with warnings denied (missing docs included), no module cycle, no library function
-# over 80 lines. .ci/run runs it before `just test`.
+# The habits that keep the code base readable (docs/architecture.md); .ci/run runs this before
+# `just test`.
+# Code-base checks: fmt, clippy and rustdoc with warnings denied, no module cycle, no function over 80 lines.
 lint:
     bash scripts/setup-libtorch.sh
     cargo fmt --all --check
@@ -103,6 +103,7 @@ bench: setup setup-test-env
 # lr 1e-4 into .local/ner-train, then a third epoch at lr 3e-5 from epoch 2's checkpoint into
 # .local/ner-train-e3 (both with dev-set model selection); `just ner-package` turns the result
 # into models/ner-it-de.
+# Train the default NER model from scratch on CPU (about 3 hours on 2 cores).
 train-ner: setup setup-test-env
     mkdir -p .local/ner-train .local/ner-train-e3
     .local/venv/bin/python training/train_ner.py --out .local/ner-train --epochs 2 --lr 1e-4 --precision fp32 --compact \
