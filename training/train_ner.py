@@ -4,8 +4,11 @@ fine-tuned from models/e5-small on the gold training sets of ../shared/data, on 
 
     python3 training/train_ner.py --out OUT_DIR [--limit N] [--epochs E] [--threads T] [--device cuda]
 
-The default NER model (`just train-ner`, about 80 minutes on 2 cores):
-    python3 training/train_ner.py --out .local/ner-train --silver 24000 --epochs 3 --lr 1e-4 --compact
+The default NER model (`just train-ner`, two stages, about 105 + 80 minutes on 2 cores in fp32):
+    python3 training/train_ner.py --out .local/ner-train --epochs 2 --lr 1e-4 --precision fp32 --compact
+    python3 training/train_ner.py --out .local/ner-train-e3 --init .local/ner-train/checkpoint-gold-2.pt \
+        --epochs 1 --lr 3e-5 --seed 14 --precision fp32 --compact
+Continuing from the shipped model: --init models/ner-it-de.
 CPU smoke run: just train-smoke
 
 Data: KIND WN/FIC/ADG train, EVALITA-2009 train, CoNLL-2003 German train (gold); optionally a
@@ -519,6 +522,24 @@ def load_state(torch, model, state):
                 p.copy_(state[n])
 
 
+def load_initial(torch, path):
+    """The starting point of `--init`: a checkpoint-<stage>.pt of an earlier run, or a packaged
+    compact model directory (models/ner-it-de: its fp16 trained-*.safetensors shards and the
+    dev scores its training-log.json selected)."""
+    if not os.path.isdir(path):
+        return torch.load(path, map_location="cpu")
+    import glob
+    from safetensors.torch import load_file
+    shards = sorted(glob.glob(os.path.join(path, "trained-*.safetensors")))
+    if not shards:
+        raise SystemExit(f"{path}: no trained-*.safetensors shards (a --compact run or models/ner-it-de)")
+    state = {}
+    for shard in shards:
+        state.update({n: t.float() for n, t in load_file(shard).items()})
+    log = json.load(open(os.path.join(path, "training-log.json"), encoding="utf-8"))
+    return {"stage": f"package:{log['selected']['stage']}", "state": state, "scores": log["selected"]}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", default=os.path.join(ROOT, "models", "e5-small"))
@@ -537,7 +558,8 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--init", default="",
-                    help="continue from a checkpoint-<stage>.pt of an earlier run (its trained weights; a new schedule)")
+                    help="continue from a checkpoint-<stage>.pt of an earlier run, or from a packaged compact model "
+                         "directory such as models/ner-it-de (its trained weights; a new schedule)")
     ap.add_argument("--compact", action="store_true",
                     help="save only the trained weights in fp16 shards under 15 MiB")
     args = ap.parse_args()
@@ -565,7 +587,7 @@ def main():
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     initial = None
     if args.init:
-        initial = torch.load(args.init, map_location="cpu")
+        initial = load_initial(torch, args.init)
         load_state(torch, model, initial["state"])
         print(json.dumps({"init": args.init, "init_stage": initial["stage"], "init_dev": initial["scores"]}), flush=True)
     model.to(args.device).train()

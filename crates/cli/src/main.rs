@@ -40,6 +40,9 @@ enum Command {
     Merge(commands::merge::MergeArgs),
     /// Build, verify and list model directories; pin your own with a manifest.
     Models(commands::models::ModelsArgs),
+    /// Write a self-contained HTML report of a run (and of its evaluation with --gold) to
+    /// read in a browser, offline.
+    Report(commands::report::ReportArgs),
     /// Topic taxonomies: calibrate the embedding method on unlabelled texts of your domain.
     Topics(commands::topics::TopicsArgs),
 }
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(args),
         Command::Merge(args) => commands::merge::run(args),
         Command::Models(args) => commands::models::run(args),
+        Command::Report(args) => commands::report::run(args),
         Command::Topics(args) => commands::topics::run(args),
     };
     match result {

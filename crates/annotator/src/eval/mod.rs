@@ -103,7 +103,8 @@ pub struct EvalReport {
     pub entities: Option<BTreeMap<Schema, SchemaReport>>,
     /// Topic scores (absent when the gold has no topics).
     pub topics: Option<TopicReport>,
-    /// Bootstrap 95 % intervals of the headline numbers (metric path -> [low, high]).
+    /// Bootstrap 95 % intervals of the headline numbers and of the strict per-type scores
+    /// (metric path -> [low, high]).
     pub bootstrap: Option<BootstrapReport>,
 }
 
@@ -146,6 +147,22 @@ pub(crate) fn headline(aligned: &Aligned, counts: &[DocumentCounts], docs: &[usi
     m
 }
 
+/// Strict precision, recall and F1 per entity type of a (re)sampled corpus, by metric path
+/// (`entities.strict.per_type.PER.f1`); a type with neither gold nor predictions in the sample
+/// has no value there.
+fn per_type_values(aligned: &Aligned, counts: &[DocumentCounts], docs: &[usize]) -> BTreeMap<String, f64> {
+    let mut m = BTreeMap::new();
+    if aligned.has_entities {
+        let rep = aggregate(counts, docs.iter().copied(), &aligned.types);
+        for (t, tr) in &rep[&Schema::Strict].per_type {
+            m.insert(format!("entities.strict.per_type.{t}.precision"), tr.scores.precision);
+            m.insert(format!("entities.strict.per_type.{t}.recall"), tr.scores.recall);
+            m.insert(format!("entities.strict.per_type.{t}.f1"), tr.scores.f1);
+        }
+    }
+    m
+}
+
 /// Evaluates predictions against gold.
 pub fn evaluate(
     gold: &[AnnotationRecord],
@@ -160,7 +177,8 @@ pub fn evaluate(
     let bootstrap = (opts.bootstrap > 0).then(|| {
         let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for sample in bootstrap::resamples(all.len(), opts.bootstrap, opts.seed) {
-            for (k, v) in headline(&aligned, &counts, &sample) {
+            let sampled = headline(&aligned, &counts, &sample).into_iter();
+            for (k, v) in sampled.chain(per_type_values(&aligned, &counts, &sample)) {
                 values.entry(k).or_default().push(v);
             }
         }

@@ -58,19 +58,25 @@ fn entity_tables(r: &EvalReport, ents: &BTreeMap<Schema, SchemaReport>, ci: &dyn
             ));
         }
         let strict = &ents[&Schema::Strict];
-        s.push_str(&format!("\nstrict, per type {:>18} {:>7} {:>7} {:>8}\n", "P", "R", "F1", "support"));
+        s.push_str(&format!("\nstrict, per type {:>18} {:>7} {:>7} {:>8}   F1 95% CI\n", "P", "R", "F1", "support"));
         for (t, tr) in &strict.per_type {
             s.push_str(&format!(
-                "  {:<24} {:>9.4} {:>7.4} {:>7.4} {:>8}\n",
-                t, tr.scores.precision, tr.scores.recall, tr.scores.f1, tr.possible
+                "  {:<24} {:>9.4} {:>7.4} {:>7.4} {:>8}{}\n",
+                t,
+                tr.scores.precision,
+                tr.scores.recall,
+                tr.scores.f1,
+                tr.possible,
+                ci(&format!("entities.strict.per_type.{t}.f1"))
             ));
         }
         s.push_str(&format!(
-            "  {:<24} {:>9.4} {:>7.4} {:>7.4}{}\n",
+            "  {:<24} {:>9.4} {:>7.4} {:>7.4} {:>8}{}\n",
             "macro avg",
             strict.macro_avg.precision,
             strict.macro_avg.recall,
             strict.macro_avg.f1,
+            strict.possible,
             ci("entities.strict.macro.f1")
         ));
     }

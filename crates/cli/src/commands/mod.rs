@@ -6,4 +6,5 @@ pub mod export;
 pub mod import;
 pub mod merge;
 pub mod models;
+pub mod report;
 pub mod topics;
