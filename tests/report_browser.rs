@@ -262,3 +262,63 @@ fn bad_inputs_get_a_clear_error_and_no_page() {
         assert!(!html.exists(), "no page is written on an error");
     }
 }
+
+#[test]
+fn two_runs_show_side_by_side_with_the_paired_test_and_sort_by_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(mut b) = start_browser(&dir.path().join("profile")) else { return };
+    let text = "Wang Yi incontra Lavrov a Mosca.";
+    let gold: Vec<Value> =
+        (0..12).map(|i| record(&format!("doc-{i:02}"), text, &[("Wang Yi", "PER"), ("Mosca", "LOC")], None)).collect();
+    let a: Vec<Value> = (0..12)
+        .map(|i| record(&format!("doc-{i:02}"), text, &[("Wang Yi", "PER"), ("Mosca", "LOC")], Some(0.9)))
+        .collect();
+    let mut b_run = a.clone();
+    // B misses Mosca in doc-03, and in doc-07 tags "Lavrov" (not in the gold) instead of Mosca: 1 and 2 errors
+    b_run[3] = record("doc-03", text, &[("Wang Yi", "PER")], Some(0.8));
+    b_run[7] = record("doc-07", text, &[("Wang Yi", "PER"), ("Lavrov", "PER")], Some(0.8));
+    let files: Vec<PathBuf> = ["gold", "a", "b"].iter().map(|n| dir.path().join(format!("{n}.jsonl"))).collect();
+    for (f, rs) in files.iter().zip([&gold, &a, &b_run]) {
+        write_jsonl(f, rs);
+    }
+    let html = dir.path().join("paired.html");
+    let p = |f: &PathBuf| f.to_str().expect("path").to_owned();
+    report(&[&p(&files[1]), "--pred", &p(&files[2]), "--gold", &p(&files[0]), "-o", &p(&html)]);
+    let url = b.open(&html);
+    b.click("#doc-list .doc-item[data-index=\"7\"]");
+    let layers = b.eval("Array.from(document.querySelectorAll('#doc-view .doc-text')).map(e => [e.getAttribute('data-layer'), e.querySelectorAll('.ent').length])");
+    assert_eq!(layers, json!([["gold", 2], ["system-0", 2], ["system-1", 2]]), "gold, A and B side by side");
+    assert_eq!(
+        b.eval("document.querySelectorAll('#doc-view [data-layer=\"system-1\"] .ent.err-spurious').length"),
+        json!(1)
+    );
+    // sorting by B's errors puts doc-07 (2 errors) first, then doc-03
+    b.eval("(() => { const s = document.getElementById('sort'); s.value = 'errors-1'; s.dispatchEvent(new Event('input')); })()");
+    let order = b.eval(
+        "Array.from(document.querySelectorAll('#doc-list .doc-item')).slice(0, 3).map(e => e.getAttribute('data-id'))",
+    );
+    assert_eq!(order, json!(["doc-07", "doc-03", "doc-00"]));
+    // the comparison tab holds the paired test; B is worse on strict micro F1
+    let o = run(postilla()
+        .args(["eval", "--json", "--bootstrap", "1000", "--gold"])
+        .arg(&files[0])
+        .arg("--pred")
+        .arg(&files[1])
+        .arg("--pred")
+        .arg(&files[2]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cmp: Value = serde_json::from_slice(&o.stdout).expect("paired json");
+    b.click("#tab-comparison");
+    let row = b.eval(
+        "Array.from(document.querySelectorAll('#paired tbody tr')).map(r => Array.from(r.children).map(c => c.textContent))\
+         .find(r => r[0] === 'entities.strict.micro.f1')",
+    );
+    let m = &cmp["metrics"]["entities.strict.micro.f1"];
+    let four = |v: &Value| format!("{:.4}", v.as_f64().expect("number"));
+    assert_eq!(row[1], json!(four(&m["a"])));
+    assert_eq!(row[2], json!(four(&m["b"])));
+    assert_eq!(row[4], json!(four(&m["p_value"])));
+    assert!(m["delta"].as_f64().expect("delta") < 0.0);
+    b.screenshot(&output_dir().join("paired-comparison.png"));
+    assert_clean(&mut b, &url);
+}

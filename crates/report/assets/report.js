@@ -32,11 +32,15 @@
       else el.setAttribute(k, String(v));
     });
   }
-  function add(el, kid) {
-    if (kid === null || kid === undefined || kid === false) return;
-    if (Array.isArray(kid)) kid.forEach(function (k) { add(el, k); });
-    else if (typeof kid === 'object') el.appendChild(kid);
-    else el.appendChild(document.createTextNode(String(kid)));
+  // add(el, kid, ...): appends children (elements, strings as text nodes, arrays, nothing for null).
+  function add(el) {
+    for (var i = 1; i < arguments.length; i++) {
+      var kid = arguments[i];
+      if (kid === null || kid === undefined || kid === false) continue;
+      if (Array.isArray(kid)) kid.forEach(function (k) { add(el, k); });
+      else if (typeof kid === 'object') el.appendChild(kid);
+      else el.appendChild(document.createTextNode(String(kid)));
+    }
   }
   function fmt(x, d) { return (x === null || x === undefined) ? '–' : Number(x).toFixed(d === undefined ? 4 : d); }
   function ci(report, key) {
