@@ -95,6 +95,17 @@ topics-accuracy: setup
 topics-calibration-accuracy: setup
     bash scripts/topics_calibration_accuracy.sh
 
+# Multi-label topics: the relative decision (Z standard deviations above a topic's mean cosine
+# over the calibration sample; Z chosen on SIB-200 train) against the absolute cosine threshold,
+# on SIB-200 dev and all 1,000 XGLUE-NC de dev articles, scored as label sets.
+topics-multilabel: setup
+    bash scripts/topics_multilabel.sh
+
+# Long articles: whole-text mean pooling against adding the lead (title and first sentences)
+# with weight 0.5 and 1, on all 1,000 XGLUE-NC de dev articles (single-label accuracy, paired test).
+topics-lead: setup
+    bash scripts/topics_lead.sh
+
 # Speed and memory, side by side with the Hugging Face pipeline (writes bench/results.json).
 bench: setup setup-test-env
     python3 bench/run_bench.py

@@ -142,3 +142,76 @@ fn a_missing_model_is_a_typed_error() {
     };
     assert!(matches!(Annotator::new(config), Err(AnnotateError::Model(_))));
 }
+
+/// Twenty-four short Italian news texts, eight per theme, for calibration tests.
+fn calibration_texts() -> Vec<String> {
+    let themes = [
+        ("La squadra ha vinto la partita di calcio", "allo stadio davanti ai tifosi"),
+        ("Il governo ha approvato la legge di bilancio", "dopo un lungo dibattito in parlamento"),
+        ("La borsa di Milano ha chiuso in rialzo", "grazie ai titoli delle banche"),
+    ];
+    (0..24).map(|i| format!("{} numero {i} {}.", themes[i % 3].0, themes[i % 3].1)).collect()
+}
+
+#[test]
+fn calibrating_on_texts_about_to_be_scored_embeds_each_text_once_with_the_same_cosines() {
+    let taxonomy = defaults::taxonomy_or_news(None).expect("news taxonomy");
+    let load = || {
+        let encoder = postilla_core::embed::SentenceEncoder::load(&common::e5_dir(), Default::default()).expect("e5");
+        EmbeddingTopicScorer::new(encoder, taxonomy.clone(), EmbeddingOptions::default()).expect("scorer")
+    };
+    let texts = calibration_texts();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let langs = vec!["it"; refs.len()];
+    let plain = load();
+    let calibration = plain.calibration(&refs, &langs, "m").expect("calibration");
+    let expected = plain.cosines(&refs, &langs).expect("cosines");
+    assert_eq!(plain.embedded_texts(), 48, "without keeping, scoring embeds the texts again");
+    let keeping = load();
+    let kept = keeping.calibration_keeping_embeddings(&refs, &langs, "m").expect("calibration");
+    assert_eq!(kept, calibration, "the same calibration either way");
+    let cosines = keeping.cosines(&refs, &langs).expect("cosines");
+    assert_eq!(keeping.embedded_texts(), 24, "each text embedded once");
+    for (a, b) in cosines.iter().flatten().zip(expected.iter().flatten()) {
+        assert!((a - b).abs() < 1e-6, "kept embeddings give the cosines of fresh ones: {a} vs {b}");
+    }
+    keeping.cosines(&refs[..3], &langs[..3]).expect("cosines");
+    assert_eq!(keeping.embedded_texts(), 27, "a kept embedding serves once, then is released");
+}
+
+#[test]
+fn relative_multi_label_assigns_topics_above_their_calibrated_spread() {
+    let taxonomy = defaults::taxonomy_or_news(None).expect("news taxonomy");
+    let texts = calibration_texts();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let langs = vec!["it"; refs.len()];
+    let encoder = postilla_core::embed::SentenceEncoder::load(&common::e5_dir(), Default::default()).expect("e5");
+    let options = EmbeddingOptions { multi_label: true, relative_threshold: Some(1.0), ..EmbeddingOptions::default() };
+    let mut scorer = EmbeddingTopicScorer::new(encoder, taxonomy.clone(), options).expect("scorer");
+    let calibration = scorer.calibration(&refs, &langs, "m").expect("calibration");
+    let raw = scorer.cosines(&refs, &langs).expect("cosines");
+    scorer.calibrate_with(&calibration, "m", "test").expect("apply");
+    let scored = scorer.score(&refs, &langs).expect("scores");
+    let ids: Vec<&str> = taxonomy.topics.iter().map(|t| t.id.as_str()).collect();
+    let (mean, std) = calibration.standardisation("it", &ids).expect("standardisation");
+    for (doc, topics) in raw.iter().zip(&scored) {
+        let want: Vec<&str> = ids
+            .iter()
+            .enumerate()
+            .filter(|&(t, _)| std[t] > 0.0 && (doc[t] - mean[t]) / std[t] >= 1.0)
+            .map(|(_, id)| *id)
+            .collect();
+        let mut got: Vec<&str> = topics.iter().map(|(id, _)| id.as_str()).collect();
+        got.sort_unstable();
+        let mut want = want;
+        want.sort_unstable();
+        assert_eq!(got, want, "exactly the topics one deviation above their mean");
+        assert!(topics.iter().all(|(_, p)| (0.5..=1.0).contains(p)));
+    }
+    let sport = taxonomy.topics.iter().position(|t| t.id == "sport").expect("sport topic");
+    let football: Vec<&Vec<(String, f64)>> = scored.iter().step_by(3).collect();
+    assert!(
+        football.iter().filter(|t| t.iter().any(|(id, _)| id == ids[sport])).count() >= 6,
+        "the football texts stand out on sport: {football:?}"
+    );
+}

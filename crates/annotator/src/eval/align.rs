@@ -27,6 +27,8 @@ pub struct Aligned {
     pub has_entities: bool,
     /// Whether any gold record has topics.
     pub has_topics: bool,
+    /// Score topics as label sets ([`EvalOptions::topic_sets`]).
+    pub topic_sets: bool,
 }
 
 fn index<'a>(
@@ -80,6 +82,7 @@ pub fn align(gold: &[AnnotationRecord], pred: &[AnnotationRecord], opts: &EvalOp
         prediction_errors: 0,
         has_entities: gold.iter().any(|r| !r.entities.is_empty()),
         has_topics: gold.iter().any(|r| !r.topics.is_empty()),
+        topic_sets: opts.topic_sets,
     };
     for g in gold {
         if g.error.is_some() {

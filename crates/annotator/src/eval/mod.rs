@@ -80,11 +80,22 @@ pub struct EvalOptions {
     pub seed: u64,
     /// Minimum overlap, per cent of the gold span, for partial/type matches.
     pub min_overlap: f64,
+    /// Score topics as label sets (multi-label: a prediction's whole topic list against the
+    /// gold's) even when every gold record has one topic: for multi-label predictions against
+    /// single-label gold.
+    pub topic_sets: bool,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions { types: None, map: LabelMap::default(), bootstrap: 0, seed: 1, min_overlap: 1.0 }
+        EvalOptions {
+            types: None,
+            map: LabelMap::default(),
+            bootstrap: 0,
+            seed: 1,
+            min_overlap: 1.0,
+            topic_sets: false,
+        }
     }
 }
 
@@ -139,7 +150,7 @@ pub(crate) fn headline(aligned: &Aligned, counts: &[DocumentCounts], docs: &[usi
         }
     }
     if aligned.has_topics {
-        let t = topics::evaluate(&aligned.topics, docs.iter().copied());
+        let t = topics::evaluate(&aligned.topics, docs.iter().copied(), aligned.topic_sets);
         m.insert("topics.accuracy".into(), t.accuracy);
         m.insert("topics.macro.f1".into(), t.macro_avg.f1);
         m.insert("topics.micro.f1".into(), t.micro.f1);
@@ -173,7 +184,7 @@ pub fn evaluate(
     let counts = count(&aligned, opts);
     let all: Vec<usize> = (0..aligned.ids.len()).collect();
     let entities = aligned.has_entities.then(|| aggregate(&counts, all.iter().copied(), &aligned.types));
-    let topics = aligned.has_topics.then(|| topics::evaluate(&aligned.topics, all.iter().copied()));
+    let topics = aligned.has_topics.then(|| topics::evaluate(&aligned.topics, all.iter().copied(), aligned.topic_sets));
     let bootstrap = (opts.bootstrap > 0).then(|| {
         let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for sample in bootstrap::resamples(all.len(), opts.bootstrap, opts.seed) {

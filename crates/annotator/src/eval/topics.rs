@@ -62,9 +62,10 @@ struct LabelCounts {
     gold: u64,
 }
 
-/// Scores the pairs (documents listed in `docs`, repetitions allowed).
-pub fn evaluate(pairs: &[TopicPair], docs: impl Iterator<Item = usize> + Clone) -> TopicReport {
-    let multi = pairs.iter().any(|p| p.gold.len() != 1);
+/// Scores the pairs (documents listed in `docs`, repetitions allowed); multi-label when some
+/// gold record has another number of topics than one, or when `as_sets` asks for it.
+pub fn evaluate(pairs: &[TopicPair], docs: impl Iterator<Item = usize> + Clone, as_sets: bool) -> TopicReport {
+    let multi = as_sets || pairs.iter().any(|p| p.gold.len() != 1);
     let label_set: BTreeSet<String> = docs
         .clone()
         .flat_map(|d| {
@@ -154,4 +155,31 @@ fn averages(counts: &[LabelCounts]) -> (Prf, Prf, Prf) {
         gold: a.gold + c.gold,
     });
     (prf(&sum), macro_avg, weighted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(gold: &[&str], pred: &[&str]) -> TopicPair {
+        TopicPair {
+            gold: gold.iter().map(|s| s.to_string()).collect(),
+            pred: pred.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn label_sets_score_multi_label_predictions_against_single_label_gold() {
+        // two documents, one gold topic each; the predictions list two topics and none
+        let pairs = [pair(&["sport"], &["sport", "economy"]), pair(&["politics"], &[])];
+        let ranked = evaluate(&pairs, 0..2, false);
+        assert_eq!(ranked.mode, "single-label", "single-label gold: the first topic counts");
+        assert!((ranked.accuracy - 0.5).abs() < 1e-12);
+        let sets = evaluate(&pairs, 0..2, true);
+        assert_eq!(sets.mode, "multi-label");
+        assert!((sets.micro.precision - 0.5).abs() < 1e-12, "1 of 2 predicted labels is right");
+        assert!((sets.micro.recall - 0.5).abs() < 1e-12, "1 of 2 gold labels is found");
+        assert_eq!(sets.accuracy, 0.0, "no document's set equals its gold");
+        assert!(sets.confusion.is_empty());
+    }
 }

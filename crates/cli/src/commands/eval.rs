@@ -38,6 +38,10 @@ pub struct EvalArgs {
     /// Minimum overlap (per cent of the gold span) for partial/type matches.
     #[arg(long, default_value_t = 1.0)]
     min_overlap: f64,
+    /// Score topics as label sets (a prediction's whole topic list against the gold's), even
+    /// when every gold record has one topic: multi-label predictions against single-label gold.
+    #[arg(long)]
+    topic_sets: bool,
     /// Write one JSON line per document with its missed, spurious, mislabelled and
     /// boundary errors.
     #[arg(long)]
@@ -55,6 +59,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
         bootstrap: args.bootstrap,
         seed: args.seed,
         min_overlap: args.min_overlap,
+        topic_sets: args.topic_sets,
     };
     let gold = read_records(&args.gold)?;
     let preds = args.pred.iter().map(|p| read_records(p)).collect::<Result<Vec<_>, _>>()?;

@@ -71,6 +71,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
             bootstrap: args.bootstrap,
             seed: 1,
             min_overlap: 1.0,
+            topic_sets: false,
         },
         source_root: args.source_root.clone(),
     };

@@ -82,6 +82,13 @@ pub struct Params {
     /// Topics, multi-label only: the threshold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic_threshold: Option<f64>,
+    /// Embedding method, multi-label only: the relative cut-off (standard deviations above a
+    /// topic's mean cosine over the calibration sample) used in calibrated languages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_relative_threshold: Option<f64>,
+    /// Embedding method: the weight of a long document's lead (absent: 0, whole text only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_lead_weight: Option<f64>,
     /// Embedding method: precision of the encoder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic_precision: Option<Precision>,
@@ -189,6 +196,8 @@ impl Provenance {
         self.params.topic_temperature = Some(options.temperature);
         self.params.topic_multi_label = Some(options.multi_label);
         self.params.topic_threshold = options.multi_label.then_some(options.threshold);
+        self.params.topic_relative_threshold = options.relative_threshold.filter(|_| options.multi_label);
+        self.params.topic_lead_weight = (options.lead_weight > 0.0).then_some(options.lead_weight);
         self.params.topic_precision = Some(precision);
     }
 

@@ -59,7 +59,9 @@ impl Annotator {
     /// of the input (see [`crate::topics::sample`]) and applies it, as
     /// [`Annotator::apply_topic_calibration`] does. Languages with fewer than
     /// [`TopicCalibration::MIN_TEXTS`] sampled documents stay uncalibrated (provenance lists
-    /// them); `Ok(None)` when no language has enough, and the run is uncalibrated.
+    /// them); `Ok(None)` when no language has enough, and the run is uncalibrated. The sampled
+    /// documents' embeddings are kept for the annotation that follows (computed once, not
+    /// twice).
     pub fn calibrate_topics(
         &mut self,
         sample: &CalibrationSample,
@@ -70,7 +72,7 @@ impl Annotator {
         let texts = sample.texts();
         let (flat, languages): (Vec<&str>, Vec<&str>) =
             texts.iter().flat_map(|(lang, docs)| docs.iter().map(move |t| (t.as_str(), lang.as_str()))).unzip();
-        let calibration = match scorer.calibration(&flat, &languages, &model_sha) {
+        let calibration = match scorer.calibration_keeping_embeddings(&flat, &languages, &model_sha) {
             Ok(c) => c,
             Err(TopicError::Calibration(CalibrationError::TooFewTexts { .. })) => {
                 self.provenance.params.topic_calibration = Some(CalibrationRecord {

@@ -27,7 +27,7 @@
 //! let cal = TopicCalibration {
 //!     schema: TopicCalibration::SCHEMA.into(), taxonomy: "t".into(), taxonomy_sha256: "x".into(),
 //!     model_sha256: "y".into(), texts: BTreeMap::from([("it".to_owned(), 100)]), mean_cosine: mean,
-//!     adapter_sha256: None,
+//!     adapter_sha256: None, std_cosine: BTreeMap::new(),
 //! };
 //! let offsets = cal.offsets("it", &["a", "b"]).unwrap();
 //! assert!((offsets[0] - 0.02).abs() < 1e-12 && (offsets[1] + 0.02).abs() < 1e-12);
@@ -101,6 +101,11 @@ pub struct TopicCalibration {
     /// sha256 of the topic adapter the cosines were measured through (none: no adapter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adapter_sha256: Option<String>,
+    /// Standard deviation of the raw cosines per taxonomy language and topic id: with the
+    /// means, what the relative multi-label decision standardises by (absent in calibrations
+    /// written before it existed: those languages keep the absolute threshold).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub std_cosine: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
 impl TopicCalibration {
@@ -120,17 +125,22 @@ impl TopicCalibration {
     ) -> Result<Self, CalibrationError> {
         let mut texts = BTreeMap::new();
         let mut mean_cosine = BTreeMap::new();
+        let mut std_cosine = BTreeMap::new();
         for (lang, rows) in cosines {
             if rows.len() < Self::MIN_TEXTS {
                 continue;
             }
-            let mut means = BTreeMap::new();
+            let (mut means, mut stds) = (BTreeMap::new(), BTreeMap::new());
+            let n = rows.len() as f64;
             for (t, topic) in taxonomy.topics.iter().enumerate() {
-                let sum: f64 = rows.iter().map(|r| r[t]).sum();
-                means.insert(topic.id.clone(), sum / rows.len() as f64);
+                let mean = rows.iter().map(|r| r[t]).sum::<f64>() / n;
+                let var = rows.iter().map(|r| (r[t] - mean).powi(2)).sum::<f64>() / (n - 1.0);
+                means.insert(topic.id.clone(), mean);
+                stds.insert(topic.id.clone(), var.sqrt());
             }
             texts.insert(lang.clone(), rows.len());
             mean_cosine.insert(lang.clone(), means);
+            std_cosine.insert(lang.clone(), stds);
         }
         if mean_cosine.is_empty() {
             let counts = cosines.iter().map(|(l, r)| format!("{l}: {}", r.len())).collect::<Vec<_>>().join(", ");
@@ -144,6 +154,7 @@ impl TopicCalibration {
             texts,
             mean_cosine,
             adapter_sha256: None,
+            std_cosine,
         })
     }
 
@@ -216,6 +227,18 @@ impl TopicCalibration {
         Some(values.iter().map(|v| v - centre).collect())
     }
 
+    /// Mean and standard deviation of the raw cosine of each topic id in `topics` order, in
+    /// `lang`: what [`relative_multi_label`](super::embedding::relative_multi_label) standardises
+    /// by. `None` when the language was not calibrated or the file has no deviations.
+    pub fn standardisation(&self, lang: &str, topics: &[&str]) -> Option<(Vec<f64>, Vec<f64>)> {
+        let (means, stds) = (self.mean_cosine.get(lang)?, self.std_cosine.get(lang)?);
+        topics
+            .iter()
+            .map(|t| Some((*means.get(*t)?, *stds.get(*t)?)))
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.into_iter().unzip())
+    }
+
     /// sha256 of the calibration's canonical JSON, for provenance.
     pub fn sha256(&self) -> String {
         postilla_annotator::hash::sha256_hex(serde_json::to_string(self).unwrap_or_default().as_bytes())
@@ -246,6 +269,14 @@ mod tests {
         assert_eq!(cal.texts, BTreeMap::from([("it".to_owned(), 30)]), "de has too few texts");
         let off = cal.offsets("it", &["a", "b"]).expect("offsets");
         assert!((off[0] - 0.1).abs() < 1e-12 && (off[1] + 0.1).abs() < 1e-12);
+        let (mean, std) = cal.standardisation("it", &["a", "b"]).expect("standardisation");
+        assert!((mean[0] - 0.9).abs() < 1e-12 && std[0].abs() < 1e-12, "constant cosines: no spread");
+        let spread = BTreeMap::from([("it".to_owned(), (0..30).map(|i| vec![f64::from(i % 2), 0.5]).collect())]);
+        let cal = TopicCalibration::from_cosines(&tax, "m", &spread).expect("calibration");
+        let (mean, std) = cal.standardisation("it", &["a", "b"]).expect("standardisation");
+        assert!((mean[0] - 0.5).abs() < 1e-12);
+        assert!((std[0] - (7.5f64 / 29.0).sqrt()).abs() < 1e-12, "sample standard deviation (n - 1)");
+        assert!(cal.standardisation("de", &["a", "b"]).is_none());
         let few = BTreeMap::from([("it".to_owned(), vec![vec![0.9, 0.7]; 3])]);
         assert!(matches!(TopicCalibration::from_cosines(&tax, "m", &few), Err(CalibrationError::TooFewTexts { .. })));
     }
