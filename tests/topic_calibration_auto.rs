@@ -166,3 +166,56 @@ fn too_few_documents_leave_topics_uncalibrated_and_say_so() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("standard input"), "{}", stderr(&o));
 }
+
+#[test]
+fn multi_label_under_calibration_is_relative_recorded_in_provenance_and_can_be_turned_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = sib_dev(dir.path());
+    let (relative, absolute) = (dir.path().join("relative.jsonl"), dir.path().join("absolute.jsonl"));
+    let o = annotate(&input, &relative, &["--multi-label"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = annotate(&input, &absolute, &["--multi-label", "--topic-relative-threshold", "off"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let calibration: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(calibration_of(&relative)).expect("calibration")).expect("json");
+    for lang in ["it", "de"] {
+        let stds = calibration["std_cosine"][lang].as_object().expect("deviations per topic");
+        assert_eq!(stds.len(), 7, "one deviation per SIB-200 topic");
+        assert!(stds.values().all(|v| v.as_f64().expect("std") > 0.0));
+    }
+    let (rel, abs) = (read_jsonl(&relative), read_jsonl(&absolute));
+    let params = |r: &serde_json::Value| r["provenance"]["params"].clone();
+    assert_eq!(params(&rel[0])["topic_relative_threshold"], 1.0, "the default cut-off is recorded");
+    assert!(params(&abs[0]).get("topic_relative_threshold").is_none(), "off: not recorded");
+    assert_eq!(params(&rel[0])["topic_multi_label"], true);
+    // the two decisions differ on some documents; relative scores are 0.5 at the cut-off and above
+    let labels = |r: &serde_json::Value| {
+        let mut v: Vec<String> =
+            r["topics"].as_array().expect("topics").iter().map(|t| t["label"].to_string()).collect();
+        v.sort();
+        v
+    };
+    let differ = rel.iter().zip(&abs).filter(|(a, b)| labels(a) != labels(b)).count();
+    assert!(differ > 0, "the relative decision changes some documents' topics");
+    assert!(rel.iter().map(|r| labels(r).len()).sum::<usize>() > 0);
+    for r in &rel {
+        for t in r["topics"].as_array().expect("topics") {
+            assert!(t["score"].as_f64().expect("score") >= 0.5, "{}", r["id"]);
+        }
+    }
+    // a lead weight is recorded, and leaves texts shorter than a lead (SIB's sentences) as they were
+    let lead = dir.path().join("lead.jsonl");
+    let o = annotate(&input, &lead, &["--multi-label", "--topic-lead-weight", "0.5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let with_lead = read_jsonl(&lead);
+    assert_eq!(params(&with_lead[0])["topic_lead_weight"], 0.5);
+    assert!(params(&rel[0]).get("topic_lead_weight").is_none());
+    for (a, b) in rel.iter().zip(&with_lead) {
+        assert_eq!(labels(a), labels(b), "{}: short texts have no separate lead", a["id"]);
+    }
+    let o = annotate(&input, &dir.path().join("bad.jsonl"), &["--topic-lead-weight", "-1"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = annotate(&input, &dir.path().join("bad.jsonl"), &["--multi-label", "--topic-relative-threshold", "high"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("neither a number of standard deviations nor `off`"), "{}", stderr(&o));
+}
