@@ -62,6 +62,12 @@ echo "== chosen on SIB-200 train: relative threshold $best (mean micro F1 $best_
 for z in off "$best"; do
     score dev "$z"
 done
+for l in ita_Latn deu_Latn; do
+    g="$out/sib200-$l-dev.gold.jsonl"
+    echo "== SIB-200 $l dev, paired bootstrap (sets): relative $best (B) against absolute (A)"
+    $p eval --gold "$g" --pred "$out/sib200-$l-dev.zoff.pred.jsonl" --pred "$out/sib200-$l-dev.z$best.pred.jsonl" \
+        --topic-sets --bootstrap 1000 | grep -E "^(metric|topics)"
+done
 
 $p import xglue-nc ../shared/data/topics/xglue-nc-de/dev.tsv -o "$out/xglue.gold.jsonl" 2>/dev/null
 for z in off "$best"; do
@@ -71,3 +77,6 @@ for z in off "$best"; do
     $p eval --gold "$out/xglue.gold.jsonl" --pred "$pred" --topic-sets --json > "$pred.eval.json"
     echo "XGLUE-NC de dev (1,000), auto calibration, relative threshold $z: $(summary "$pred.eval.json" "$pred")"
 done
+echo "== XGLUE-NC, paired bootstrap (sets): relative $best (B) against absolute (A)"
+$p eval --gold "$out/xglue.gold.jsonl" --pred "$out/xglue.zoff.pred.jsonl" --pred "$out/xglue.z$best.pred.jsonl" \
+    --topic-sets --bootstrap 1000 | grep -E "^(metric|topics)"
