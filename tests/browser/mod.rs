@@ -40,6 +40,7 @@ impl Browser {
             .args([
                 "--no-default-browser-check",
                 "--disable-extensions",
+                "--disable-dev-shm-usage",
                 "--hide-scrollbars",
                 "--window-size=1400,1000",
             ])
