@@ -221,7 +221,7 @@ pub fn tokenizer_json(e5: &E5File) -> Value {
         "padding": null,
         "added_tokens": added,
         "normalizer": {"type": "Sequence", "normalizers": [
-            {"type": "Precompiled", "precompiled_charsmap": base64_encode(&charsmap)},
+            {"type": "Precompiled", "precompiled_charsmap": postilla_annotator::hash::base64(&charsmap)},
             {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "}
         ]},
         "pre_tokenizer": metaspace,
@@ -255,34 +255,4 @@ fn tokenizer_config_json(e5: &E5File) -> Value {
 fn special_tokens_map() -> Value {
     json!({"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
            "cls_token": "<s>", "pad_token": "<pad>", "mask_token": "<mask>"})
-}
-
-/// Standard base64 (RFC 4648, with padding), as `spm_precompiled` expects.
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::base64_encode;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (input, expected) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
-            assert_eq!(base64_encode(input.as_bytes()), expected);
-        }
-    }
 }
