@@ -135,6 +135,11 @@ ner-package run=".local/ner-train-e3": setup
 ner-accuracy split="dev": setup setup-test-env
     bash scripts/ner_accuracy.sh {{split}}
 
+# The default model's recipe with `postilla train ner` (Rust, tch) instead of training/train_ner.py:
+# the comparison of README *Training a NER model* (about 70 minutes on 2 cores).
+train-ner-postilla out=".local/ner-train-postilla": setup setup-test-env
+    bash scripts/train_ner_postilla.sh {{out}}
+
 # A minute-long smoke run of the NER training recipe on 256 sentences (CPU).
 train-smoke: setup setup-test-env
     .local/venv/bin/python training/train_ner.py --limit 256 --epochs 1 --max-length 128 --out .local/train-smoke --compact

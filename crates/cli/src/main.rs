@@ -45,6 +45,8 @@ enum Command {
     Report(commands::report::ReportArgs),
     /// Topic taxonomies: calibrate the embedding method on unlabelled texts of your domain.
     Topics(commands::topics::TopicsArgs),
+    /// Fine-tune a model on gold annotations (`train ner`: a token classifier), on CPU.
+    Train(commands::train::TrainArgs),
 }
 
 /// What a command reports back to `main`.
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
         Command::Models(args) => commands::models::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Topics(args) => commands::topics::run(args),
+        Command::Train(args) => commands::train::run(args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

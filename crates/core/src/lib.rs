@@ -23,6 +23,7 @@
 //! | [`annotate`] | [`annotate::Annotator`]: models loaded once, documents to records, provenance | ner, topics, lang |
 //! | [`run`] | a whole batch run (shards, resume, partial file), merging shards | annotate |
 //! | [`runtime`] | libtorch threads and the allocator | — |
+//! | [`train`] | fine-tuning a token classifier on gold (`postilla train ner`) | ner, model, lang, error |
 //!
 //! Modules only use those listed (no import cycle: `scripts/module_cycles.py`). The data flow,
 //! where each behaviour lives and the invariants (exact offsets, resume, determinism) are in
@@ -42,6 +43,7 @@ pub mod run;
 pub mod runtime;
 pub mod text;
 pub mod topics;
+pub mod train;
 
 pub use error::ModelError;
 pub use postilla_annotator as annotator;

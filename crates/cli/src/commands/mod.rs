@@ -8,3 +8,4 @@ pub mod merge;
 pub mod models;
 pub mod report;
 pub mod topics;
+pub mod train;

@@ -143,6 +143,48 @@ pub fn load_weights(vs: &mut nn::VarStore, path: &Path, architecture: Architectu
     Ok(())
 }
 
+/// Copies the file's tensors into the var store's variables where the file has them, also
+/// under the variable's name without its first component (`bert.encoder...` is read from
+/// `encoder...`: an encoder saved without its task head, such as models/e5-small). Returns
+/// the names of the variables the file does not have (left as they were); a shape mismatch
+/// is an error. Variables for which `skip` is true are not read (a head to be replaced).
+/// Safetensors files only.
+pub fn load_weights_available(
+    vs: &mut nn::VarStore,
+    path: &Path,
+    skip: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, ModelError> {
+    let file = File::open(path).map_err(|e| ModelError::io(path, e))?;
+    let index = SafetensorsIndex::read(&file, path)?;
+    let _guard = tch::no_grad_guard();
+    let mut missing = Vec::new();
+    for (name, var) in vs.variables().iter_mut() {
+        if skip(name) {
+            continue;
+        }
+        let stripped = name.split_once('.').map(|(_, rest)| rest);
+        let Some(info) = index.tensors.get(name).or_else(|| stripped.and_then(|s| index.tensors.get(s))) else {
+            missing.push(name.clone());
+            continue;
+        };
+        let shape: Vec<i64> = info.shape.iter().map(|&d| d as i64).collect();
+        if shape != var.size() {
+            return Err(shape_mismatch(path, name, &shape, &var.size()));
+        }
+        let kind = dtype_kind(info.dtype).ok_or_else(|| ModelError::Config {
+            path: path.into(),
+            message: format!("tensor {name:?} has dtype {:?}, which Postilla cannot load", info.dtype),
+        })?;
+        let mut buffer = vec![0u8; info.data_offsets.1 - info.data_offsets.0];
+        file.read_exact_at(&mut buffer, index.data_start + info.data_offsets.0 as u64)
+            .map_err(|e| ModelError::io(path, e))?;
+        let source = Tensor::f_from_data_size(&buffer, &shape, kind)?;
+        var.f_copy_(&source.to_kind(var.kind()))?;
+    }
+    missing.sort();
+    Ok(missing)
+}
+
 /// rust-bert `.ot` weights (a libtorch archive), loaded whole.
 fn load_ot(vs: &mut nn::VarStore, path: &Path, architecture: Architecture) -> Result<(), ModelError> {
     let named: HashMap<String, Tensor> = Tensor::load_multi(path)?.into_iter().collect();

@@ -239,6 +239,17 @@ fn aggregate_word(tokens: &[&TokenPrediction], how: Aggregation) -> (usize, f64)
     }
 }
 
+/// For each token, whether it starts a word (step 1 of the module docs): what decoding groups
+/// by, and what training labels ([`crate::train`]).
+pub fn word_starts(
+    tokens: &[TokenPrediction],
+    chars: &[char],
+    rule: &WordRule,
+    boundaries: WordBoundaries,
+) -> Vec<bool> {
+    tokens.iter().enumerate().map(|(i, tok)| i == 0 || !is_subword(tok, chars, rule, boundaries)).collect()
+}
+
 fn words(
     tokens: &[TokenPrediction],
     chars: &[char],

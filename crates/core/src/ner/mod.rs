@@ -20,13 +20,14 @@
 pub mod decode;
 pub mod labels;
 pub mod model;
+pub mod tokens;
 pub mod windows;
 
 use std::path::{Path, PathBuf};
 
 use tch::{Device, Kind};
 
-use decode::{decode_entities, TokenPrediction};
+use decode::decode_entities;
 pub use decode::{Aggregation, DecodedEntity, WordBoundaries, WordRule};
 use labels::LabelSet;
 use model::TokenClassifier;
@@ -35,7 +36,7 @@ use windows::WindowPlan;
 use crate::error::ModelError;
 use crate::model::batch::PaddedBatch;
 use crate::model::{DeviceChoice, Engine, Precision};
-use crate::text::TextTokenizer;
+use tokens::{DocTokenizer, DocTokens};
 
 /// Parameters that change a NER run's output (recorded in provenance) or its speed.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -93,22 +94,11 @@ pub struct NerEntity {
     pub text: String,
 }
 
-/// Content tokens of one document (special tokens excluded).
-struct DocTokens {
-    ids: Vec<i64>,
-    tokens: Vec<TokenPrediction>,
-    chars: Vec<char>,
-}
-
 /// A loaded NER model with its tokenizer and options.
 pub struct NerPipeline {
     classifier: TokenClassifier,
-    tokenizer: TextTokenizer,
+    tokenizer: DocTokenizer,
     labels: LabelSet,
-    word_rule: WordRule,
-    bos: Option<i64>,
-    eos: Option<i64>,
-    unk: Option<u32>,
     capacity: usize,
     options: NerOptions,
     dir: PathBuf,
@@ -129,21 +119,8 @@ impl NerPipeline {
         let classifier = TokenClassifier::load(dir, device, options.engine, precision)?;
         let labels = LabelSet::from_id2label(&classifier.id2label)
             .map_err(|m| ModelError::MissingLabel { path: dir.join("config.json"), class: m.0 })?;
-        let tokenizer = TextTokenizer::from_dir(dir)?;
-        let word_rule = match tokenizer.inner().get_model() {
-            tokenizers::ModelWrapper::WordPiece(_) => WordRule::SubwordPrefix,
-            tokenizers::ModelWrapper::BPE(bpe) if bpe.continuing_subword_prefix.is_some() => WordRule::SubwordPrefix,
-            _ => WordRule::Whitespace,
-        };
-        let specials = tokenizer.ids("", true)?;
-        let (bos, eos) = match specials.as_slice() {
-            [] => (None, None),
-            [e] => (None, Some(i64::from(*e))),
-            [b, e] => (Some(i64::from(*b)), Some(i64::from(*e))),
-            other => return Err(ModelError::Tokenizer(format!("unexpected special tokens around a text: {other:?}"))),
-        };
-        let unk = ["<unk>", "[UNK]"].iter().find_map(|t| tokenizer.token_to_id(t));
-        let n_special = specials.len();
+        let tokenizer = DocTokenizer::from_dir(dir)?;
+        let n_special = tokenizer.n_special();
         let usable = classifier.architecture.usable_positions(classifier.max_position_embeddings);
         let max_length = options.max_length.min(usable);
         if max_length <= n_special + options.stride {
@@ -156,15 +133,12 @@ impl NerPipeline {
             });
         }
         let capacity = max_length - n_special;
-        Ok(NerPipeline { classifier, tokenizer, labels, word_rule, bos, eos, unk, capacity, options, dir: dir.into() })
+        Ok(NerPipeline { classifier, tokenizer, labels, capacity, options, dir: dir.into() })
     }
 
     /// The options in force; `max_length` is the effective one (capped by the model).
     pub fn options(&self) -> NerOptions {
-        NerOptions {
-            max_length: self.capacity + usize::from(self.bos.is_some()) + usize::from(self.eos.is_some()),
-            ..self.options.clone()
-        }
+        NerOptions { max_length: self.capacity + self.tokenizer.n_special(), ..self.options.clone() }
     }
 
     /// The entity types the model predicts.
@@ -177,45 +151,11 @@ impl NerPipeline {
         &self.dir
     }
 
-    fn tokenize(&self, text: &str) -> Result<DocTokens, ModelError> {
-        let enc = self.tokenizer.encode(text, false)?;
-        let chars: Vec<char> = text.chars().collect();
-        let unk = self.unk;
-        let mut ids = Vec::with_capacity(enc.len());
-        let mut tokens = Vec::with_capacity(enc.len());
-        for i in 0..enc.len() {
-            if enc.special[i] {
-                continue;
-            }
-            let span = enc.offsets[i];
-            let mut trimmed = span;
-            while trimmed.0 < trimmed.1 && chars[trimmed.0].is_whitespace() {
-                trimmed.0 += 1;
-            }
-            while trimmed.1 > trimmed.0 && chars[trimmed.1 - 1].is_whitespace() {
-                trimmed.1 -= 1;
-            }
-            let piece = self.tokenizer.inner().id_to_token(enc.ids[i]);
-            let token_chars = piece.as_ref().map_or(span.1 - span.0, |t| t.chars().count());
-            let is_marker = piece.as_deref() == Some("\u{2581}");
-            ids.push(i64::from(enc.ids[i]));
-            tokens.push(TokenPrediction {
-                span,
-                trimmed,
-                token_chars,
-                is_unknown: Some(enc.ids[i]) == unk,
-                is_marker,
-                probs: Vec::new(),
-            });
-        }
-        Ok(DocTokens { ids, tokens, chars })
-    }
-
     /// Predicts the entities of each text. Windows of all texts are batched together (sorted
     /// by length to minimise padding), so the result does not depend on `batch_size` or on the
     /// order of the texts.
     pub fn predict(&self, texts: &[&str]) -> Result<Vec<Vec<NerEntity>>, ModelError> {
-        let mut docs: Vec<DocTokens> = texts.iter().map(|t| self.tokenize(t)).collect::<Result<_, _>>()?;
+        let mut docs: Vec<DocTokens> = texts.iter().map(|t| self.tokenizer.tokenize(t)).collect::<Result<_, _>>()?;
         let plans: Vec<WindowPlan> =
             docs.iter().map(|d| WindowPlan::new(d.ids.len(), self.capacity, self.options.stride)).collect();
         // every window of every document: (doc, window index)
@@ -252,7 +192,7 @@ impl NerPipeline {
                     &doc.tokens,
                     &doc.chars,
                     &self.labels,
-                    &self.word_rule,
+                    &self.tokenizer.word_rule,
                     self.options.word_boundaries,
                     self.options.aggregation,
                 );
@@ -264,20 +204,21 @@ impl NerPipeline {
     /// One padded forward pass; returns per window, per content token, the label
     /// probabilities (softmax over the logits).
     fn forward<'a>(&self, windows: impl Iterator<Item = &'a [i64]>) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
-        let rows: Vec<Vec<i64>> =
-            windows.map(|w| self.bos.into_iter().chain(w.iter().copied()).chain(self.eos).collect()).collect();
+        let rows: Vec<Vec<i64>> = windows
+            .map(|w| self.tokenizer.bos.into_iter().chain(w.iter().copied()).chain(self.tokenizer.eos).collect())
+            .collect();
         let PaddedBatch { ids, mask, len: max_len } =
             PaddedBatch::new(&rows, self.classifier.pad_token_id, self.classifier.device());
         let logits = self.classifier.logits(&ids, &mask)?;
         let probs = logits.to_kind(Kind::Float).softmax(-1, Kind::Float).to(Device::Cpu).contiguous();
         let n_labels = self.labels.len();
         let flat: Vec<f32> = Vec::<f32>::try_from(probs.view([-1]))?;
-        let offset = usize::from(self.bos.is_some());
+        let offset = usize::from(self.tokenizer.bos.is_some());
         Ok(rows
             .iter()
             .enumerate()
             .map(|(r, row)| {
-                let content = row.len() - offset - usize::from(self.eos.is_some());
+                let content = row.len() - offset - usize::from(self.tokenizer.eos.is_some());
                 (0..content)
                     .map(|k| {
                         let base = (r * max_len + offset + k) * n_labels;

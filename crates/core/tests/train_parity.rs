@@ -1,0 +1,105 @@
+//! `postilla train`'s optimisation steps against PyTorch's (tests/support/train_reference.py):
+//! three steps on tiny random BERT and XLM-R token classifiers, from the same weights and the
+//! same batches (built by Postilla's own example and batch code from the seeds' gold, with
+//! partial labels), dropout off, AdamW with weight decay, the linear warm-up/decay schedule
+//! and gradient clipping: every weight within 1e-5 of PyTorch's, the losses too.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use postilla_core::ner::tokens::DocTokenizer;
+use postilla_core::train::batches::{bucketed, Framing, TrainBatch};
+use postilla_core::train::examples::{encode, epoch_examples, Example, LabelScheme};
+use postilla_core::train::gold::GoldSet;
+use postilla_core::train::optim::LinearSchedule;
+use postilla_core::train::rng::SplitMix64;
+use postilla_core::train::trainer::{Trainer, TrainerSettings};
+use postilla_core::train::{MissingTypes, TrainOptions};
+use tch::{Device, Tensor};
+
+const STEPS: usize = 3;
+
+/// Builds 3 batches from the seeds' gold for `base`, trains 3 steps here and in PyTorch,
+/// compares. `types` decide whether the base's head is kept (its own labels) or new.
+fn compare(base: &Path, types: &[&str], freeze: bool) {
+    let work = tempfile::tempdir().expect("tempdir");
+    let gold_path = common::root().join("seeds/gold.jsonl");
+    let mut options = TrainOptions::new(vec![gold_path.clone()], vec![], base.into(), work.path().join("out"));
+    options.max_length = 96;
+    options.missing_types = vec![MissingTypes { scope: gold_path.display().to_string(), types: vec!["MISC".into()] }];
+    let gold = GoldSet::read(&options.train).expect("gold");
+    let tokenizer = DocTokenizer::from_dir(base).expect("tokenizer");
+    let mut scheme = LabelScheme::new(types.iter().map(|t| t.to_string()).collect());
+    let encoded = encode(&gold, &tokenizer, &mut scheme, &options).expect("encode");
+    let mut rng = SplitMix64::new(7, 1);
+    let examples: Vec<Example> = epoch_examples(&encoded.segments, 94, 0.3, &mut rng);
+    let batches = bucketed(&examples, 512, 64, 2, &mut rng);
+    let pad = postilla_core::model::read_config(base).expect("config")["pad_token_id"].as_i64().unwrap_or(0);
+    let framing = Framing { bos: tokenizer.bos, eos: tokenizer.eos, pad };
+
+    let settings = TrainerSettings {
+        lr: 2e-3,
+        weight_decay: 0.01,
+        clip_norm: 1.0,
+        schedule: LinearSchedule { warmup: 2, total: 10 },
+        freeze_embeddings: freeze,
+        dropout: Some(0.0),
+        seed: 5,
+    };
+    let mut trainer = Trainer::new(base, &scheme.labels(), settings, Device::Cpu).expect("trainer");
+    let init = work.path().join("init");
+    trainer.save_model(&init).expect("save initial weights");
+    let batch_dir = work.path().join("batches");
+    std::fs::create_dir_all(&batch_dir).expect("mkdir");
+    let mut losses = Vec::new();
+    for (k, indices) in batches.iter().take(STEPS).enumerate() {
+        let rows: Vec<&Example> = indices.iter().map(|&i| &examples[i]).collect();
+        let batch = TrainBatch::new(&rows, &scheme, framing, Device::Cpu);
+        Tensor::write_safetensors(&batch.named(), batch_dir.join(format!("step-{}.safetensors", k + 1)))
+            .expect("write batch");
+        losses.push(trainer.step(&batch).expect("step"));
+    }
+    assert!(!scheme.partial_sets.is_empty(), "the batches exercise the partial label");
+
+    let out = work.path().join("reference.safetensors");
+    let run = std::process::Command::new(common::python())
+        .arg(common::root().join("tests/support/train_reference.py"))
+        .args([init.as_os_str(), batch_dir.as_os_str(), out.as_os_str()])
+        .args(["0.002", "0.01", "1.0", "2", "10", if freeze { "1" } else { "0" }])
+        .output()
+        .expect("run reference");
+    assert!(run.status.success(), "reference failed: {}", String::from_utf8_lossy(&run.stderr));
+    let reference: serde_json::Value = serde_json::from_slice(&run.stdout).expect("losses JSON");
+    for (k, (ours, theirs)) in losses.iter().zip(reference["losses"].as_array().expect("losses")).enumerate() {
+        let theirs = theirs.as_f64().expect("loss");
+        assert!((ours - theirs).abs() < 1e-5, "step {} loss {ours} vs PyTorch {theirs}", k + 1);
+    }
+    let expected: BTreeMap<String, Tensor> = Tensor::read_safetensors(&out).expect("read").into_iter().collect();
+    let initial: BTreeMap<String, Tensor> =
+        Tensor::read_safetensors(init.join("model.safetensors")).expect("read").into_iter().collect();
+    let mut moved = 0;
+    for (name, ours) in trainer.all_variables() {
+        let theirs = expected.get(&name).unwrap_or_else(|| panic!("PyTorch has no {name}"));
+        let diff = (&ours - theirs).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "{name}: max |Postilla - PyTorch| = {diff}");
+        if (&ours - &initial[&name]).abs().max().double_value(&[]) > 1e-4 {
+            moved += 1;
+        } else if name.ends_with("word_embeddings.weight") {
+            assert!(freeze, "{name} did not move although it is trained");
+        }
+    }
+    assert!(moved > 10, "the steps changed only {moved} tensors");
+}
+
+#[test]
+fn three_steps_of_bert_equal_pytorch() {
+    // the tiny model's own labels: its head is kept
+    compare(&common::tiny_models().join("tiny-bert"), &["PER", "ORG", "LOC", "MISC"], true);
+}
+
+#[test]
+fn three_steps_of_xlm_r_with_a_new_head_equal_pytorch() {
+    compare(&common::tiny_models().join("tiny-xlmr"), &["LOC", "PER", "MISC"], false);
+}
