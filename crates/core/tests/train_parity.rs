@@ -2,13 +2,15 @@
 //! three steps on tiny random BERT and XLM-R token classifiers, from the same weights and the
 //! same batches (built by Postilla's own example and batch code from the seeds' gold, with
 //! partial labels), dropout off, AdamW with weight decay, the linear warm-up/decay schedule
-//! and gradient clipping: every weight within 1e-5 of PyTorch's, the losses too.
+//! and gradient clipping: every weight within 1e-5 of PyTorch's, the losses too; through the
+//! fused forward (the default) and rust-bert's.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use postilla_core::model::Engine;
 use postilla_core::ner::tokens::DocTokenizer;
 use postilla_core::train::batches::{bucketed, Framing, TrainBatch};
 use postilla_core::train::examples::{encode, epoch_examples, Example, LabelScheme};
@@ -23,7 +25,7 @@ const STEPS: usize = 3;
 
 /// Builds 3 batches from the seeds' gold for `base`, trains 3 steps here and in PyTorch,
 /// compares. `types` decide whether the base's head is kept (its own labels) or new.
-fn compare(base: &Path, types: &[&str], freeze: bool) {
+fn compare(base: &Path, types: &[&str], freeze: bool, engine: Engine) {
     let work = tempfile::tempdir().expect("tempdir");
     let gold_path = common::root().join("seeds/gold.jsonl");
     let mut options = TrainOptions::new(vec![gold_path.clone()], vec![], base.into(), work.path().join("out"));
@@ -47,8 +49,10 @@ fn compare(base: &Path, types: &[&str], freeze: bool) {
         freeze_embeddings: freeze,
         dropout: Some(0.0),
         seed: 5,
+        engine,
     };
     let mut trainer = Trainer::new(base, &scheme.labels(), settings, Device::Cpu).expect("trainer");
+    assert_eq!(trainer.is_fused(), engine != Engine::RustBert);
     let init = work.path().join("init");
     trainer.save_model(&init).expect("save initial weights");
     let batch_dir = work.path().join("batches");
@@ -96,10 +100,14 @@ fn compare(base: &Path, types: &[&str], freeze: bool) {
 #[test]
 fn three_steps_of_bert_equal_pytorch() {
     // the tiny model's own labels: its head is kept
-    compare(&common::tiny_models().join("tiny-bert"), &["PER", "ORG", "LOC", "MISC"], true);
+    let bert = common::tiny_models().join("tiny-bert");
+    compare(&bert, &["PER", "ORG", "LOC", "MISC"], true, Engine::default());
+    compare(&bert, &["PER", "ORG", "LOC", "MISC"], true, Engine::RustBert);
 }
 
 #[test]
 fn three_steps_of_xlm_r_with_a_new_head_equal_pytorch() {
-    compare(&common::tiny_models().join("tiny-xlmr"), &["LOC", "PER", "MISC"], false);
+    let xlmr = common::tiny_models().join("tiny-xlmr");
+    compare(&xlmr, &["LOC", "PER", "MISC"], false, Engine::default());
+    compare(&xlmr, &["LOC", "PER", "MISC"], false, Engine::RustBert);
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use postilla_core::model::DeviceChoice;
+use postilla_core::model::{DeviceChoice, Engine};
 use postilla_core::train::{train_ner, MissingTypes, TrainEvent, TrainOptions, TrainPrecision};
 
 use crate::Outcome;
@@ -84,6 +84,10 @@ struct NerArgs {
     /// Precision: fp32 (bf16 is refused with a note: tch exposes no CPU autocast yet).
     #[arg(long, default_value = "fp32")]
     precision: TrainPrecision,
+    /// Forward pass: fused (Postilla's fused BERT/XLM-R forward: fused attention and GELU;
+    /// the default) or rust-bert (its modules; the reference).
+    #[arg(long, default_value = "fused")]
+    engine: Engine,
     /// Train the word embeddings too (default: frozen, as the recipe of models/ner-it-de).
     #[arg(long)]
     train_embeddings: bool,
@@ -130,6 +134,7 @@ impl NerArgs {
         o.threads = self.threads;
         o.device = self.device;
         o.precision = self.precision;
+        o.engine = self.engine;
         o.freeze_embeddings = !self.train_embeddings;
         o.missing_types = self.missing_types;
         o.single_share = self.single_share;

@@ -120,6 +120,15 @@ impl MatmulKernel {
     }
 }
 
+/// Dropout probabilities of a training forward ([`FusedEncoder::forward_t`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dropout {
+    /// After the embeddings and the output projections (`hidden_dropout_prob`).
+    pub hidden: f64,
+    /// On the attention probabilities (`attention_probs_dropout_prob`).
+    pub attention: f64,
+}
+
 /// How position ids are assigned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Positions {
@@ -172,6 +181,9 @@ struct LayerNorm {
 enum Linear {
     /// fp32 or bf16 weight `[out, in]` and bias `[out]` (the kind of the activations).
     Dense { weight: Tensor, bias: Tensor },
+    /// fp32 layers applied as one: their weights and biases concatenated at every call, so
+    /// that gradients reach each part (training's query/key/value projection).
+    Parts { weights: Vec<Tensor>, biases: Vec<Tensor> },
     /// Dynamically quantized (see [`quantize_linear`]).
     Int8(QuantizedLinear),
 }
@@ -309,6 +321,9 @@ impl Linear {
         let (weight, bias) = match self {
             Linear::Dense { weight, bias } => (weight, bias),
             Linear::Int8(q) => return q.apply(x, lengths),
+            Linear::Parts { weights, biases } => {
+                return x.f_linear(&Tensor::f_cat(weights, 0)?, Some(&Tensor::f_cat(biases, 0)?))
+            }
         };
         // (oneDNN refuses an empty image; `linear` returns the empty result; bf16 goes
         // through `linear`, which libtorch sends to oneDNN's bf16 kernels itself)
@@ -384,7 +399,7 @@ impl FusedEncoder {
     ) -> Result<Option<Self>, tch::TchError> {
         let kernel = kernel.resolve(vs.device(), MatmulKernel::cpu_vendor().as_deref());
         let Some(shape) = EncoderShape::from_config(config, positions) else { return Ok(None) };
-        match Self::from_variables(&vs.variables(), prefix, shape, kernel) {
+        match Self::from_variables(&vs.variables(), prefix, shape, kernel, false) {
             Some(encoder) => encoder.with_precision(precision).map(Some),
             None => Ok(None),
         }
@@ -435,11 +450,26 @@ impl FusedEncoder {
         Ok(self)
     }
 
+    /// The encoder over a rust-bert var store for training: the same forward, on the var
+    /// store's own tensors (the query/key/value weights concatenated at every call, so that
+    /// gradients reach them), fp32, libtorch's `linear`; dropout through
+    /// [`FusedEncoder::forward_t`]. `None` where the fused forward does not apply.
+    pub fn for_training(
+        vs: &nn::VarStore,
+        config: &serde_json::Value,
+        prefix: &str,
+        positions: Positions,
+    ) -> Option<Self> {
+        let shape = EncoderShape::from_config(config, positions)?;
+        Self::from_variables(&vs.variables(), prefix, shape, MatmulKernel::Blas, true)
+    }
+
     fn from_variables(
         variables: &HashMap<String, Tensor>,
         prefix: &str,
         shape: EncoderShape,
         kernel: MatmulKernel,
+        split_qkv: bool,
     ) -> Option<Self> {
         let name = |n: &str| if prefix.is_empty() { n.to_owned() } else { format!("{prefix}.{n}") };
         let get = |n: &str| variables.get(&name(n)).map(Tensor::shallow_clone);
@@ -457,8 +487,14 @@ impl FusedEncoder {
             let ((qw, kw), vw) = qkv("weight")?;
             let ((qb, kb), vb) = qkv("bias")?;
             let _guard = tch::no_grad_guard();
+            let qkv = match split_qkv {
+                true => Linear::Parts { weights: vec![qw, kw, vw], biases: vec![qb, kb, vb] },
+                false => {
+                    Linear::Dense { weight: Tensor::cat(&[&qw, &kw, &vw], 0), bias: Tensor::cat(&[&qb, &kb, &vb], 0) }
+                }
+            };
             layers.push(Layer {
-                qkv: Linear::Dense { weight: Tensor::cat(&[&qw, &kw, &vw], 0), bias: Tensor::cat(&[&qb, &kb, &vb], 0) },
+                qkv,
                 attention_out: linear(&format!("{p}.attention.output.dense"))?,
                 attention_norm: norm(&format!("{p}.attention.output.LayerNorm"))?,
                 intermediate: linear(&format!("{p}.intermediate.dense"))?,
@@ -501,6 +537,18 @@ impl FusedEncoder {
     /// Last hidden states `[batch, length, hidden]` for token ids and an attention mask
     /// (1 = token, 0 = padding), both `[batch, length]`. Call under `tch::no_grad_guard`.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor, tch::TchError> {
+        self.forward_t(ids, mask, None)
+    }
+
+    /// [`FusedEncoder::forward`], with dropout where BERT applies it when `dropout` is given
+    /// (training): after the embeddings, on the attention probabilities, after each
+    /// attention and feed-forward output projection.
+    pub fn forward_t(&self, ids: &Tensor, mask: &Tensor, dropout: Option<Dropout>) -> Result<Tensor, tch::TchError> {
+        let hidden_dropout = |t: Tensor| match dropout {
+            Some(d) if d.hidden > 0.0 => t.dropout(d.hidden, true),
+            _ => t,
+        };
+        let attention_dropout = dropout.map_or(0.0, |d| d.attention);
         let size = ids.size();
         let (batch, length) = (size[0], size[1]);
         let (hidden, heads) = (self.shape.hidden, self.shape.heads);
@@ -512,7 +560,7 @@ impl FusedEncoder {
             Precision::Int8 => Vec::<i64>::try_from(mask.ne(0).sum_dim_intlist(&[1i64][..], false, Kind::Int64))?,
             _ => Vec::new(),
         };
-        let mut x = self.embed(ids);
+        let mut x = hidden_dropout(self.embed(ids));
         if self.precision == Precision::Bf16 {
             x = x.to_kind(Kind::BFloat16);
         }
@@ -523,14 +571,22 @@ impl FusedEncoder {
                 .view([batch, length, 3, heads, head_dim])
                 .permute([2, 0, 3, 1, 4]);
             let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
-            let context =
-                Tensor::f_scaled_dot_product_attention(&q, &k, &v, Some(&attention_mask), 0.0, false, None::<f64>)?
-                    .transpose(1, 2)
-                    .reshape([batch, length, hidden]);
-            let attended =
-                self.norm(&(layer.attention_out.apply(&context, self.kernel, &lengths)? + &x), &layer.attention_norm);
+            let context = Tensor::f_scaled_dot_product_attention(
+                &q,
+                &k,
+                &v,
+                Some(&attention_mask),
+                attention_dropout,
+                false,
+                None::<f64>,
+            )?
+            .transpose(1, 2)
+            .reshape([batch, length, hidden]);
+            let projected = hidden_dropout(layer.attention_out.apply(&context, self.kernel, &lengths)?);
+            let attended = self.norm(&(projected + &x), &layer.attention_norm);
             let intermediate = layer.intermediate.apply(&attended, self.kernel, &lengths)?.gelu("none");
-            x = self.norm(&(layer.output.apply(&intermediate, self.kernel, &lengths)? + &attended), &layer.output_norm);
+            let output = hidden_dropout(layer.output.apply(&intermediate, self.kernel, &lengths)?);
+            x = self.norm(&(output + &attended), &layer.output_norm);
         }
         Ok(x.to_kind(Kind::Float))
     }

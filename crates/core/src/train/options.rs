@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::error::TrainError;
-use crate::model::DeviceChoice;
+use crate::model::{DeviceChoice, Engine};
 
 /// Settings of [`crate::train::train_ner`]. [`TrainOptions::new`] gives the default recipe
 /// (the one `models/ner-it-de` was trained with by `training/train_ner.py`).
@@ -46,6 +46,8 @@ pub struct TrainOptions {
     pub device: DeviceChoice,
     /// Precision of the forward and backward passes.
     pub precision: TrainPrecision,
+    /// The forward: Postilla's fused forward for BERT/XLM-R (default) or rust-bert's.
+    pub engine: Engine,
     /// Keep the word embeddings fixed (the recipe's choice: they are most of the parameters
     /// and the rare words' rows would be overwritten by the few training examples).
     pub freeze_embeddings: bool,
@@ -91,6 +93,7 @@ impl TrainOptions {
             threads: 0,
             device: DeviceChoice::Cpu,
             precision: TrainPrecision::Fp32,
+            engine: Engine::default(),
             freeze_embeddings: true,
             missing_types: Vec::new(),
             single_share: 0.3,

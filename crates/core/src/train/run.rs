@@ -139,6 +139,7 @@ pub fn train_ner(options: &TrainOptions, on_event: &mut dyn FnMut(TrainEvent<'_>
         freeze_embeddings: options.freeze_embeddings,
         dropout: options.dropout,
         seed: options.seed,
+        engine: options.engine,
     };
     let mut trainer = Trainer::new(&options.base, &setup.prepared.labels, settings, setup.device)?;
     let mut state = start(options, &checkpoint, &setup, &mut trainer, on_event)?;

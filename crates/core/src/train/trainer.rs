@@ -15,7 +15,9 @@ use super::error::TrainError;
 use super::optim::{clip_grad_norm, AdamW, LinearSchedule};
 use crate::build::hf_export::F32Tensor;
 use crate::model::arch::{parse_config, Architecture};
+use crate::model::encoder::{Dropout, FusedEncoder, Positions};
 use crate::model::weights::load_weights_available;
+use crate::model::Engine;
 use crate::model::{read_config, weights_file};
 
 /// How the model is set up and stepped.
@@ -35,6 +37,9 @@ pub struct TrainerSettings {
     pub dropout: Option<f64>,
     /// Seed of the head's initialisation.
     pub seed: u64,
+    /// The forward: Postilla's fused forward for BERT and XLM-R (the default; same function,
+    /// faster), or rust-bert's `forward_t` (the reference).
+    pub engine: Engine,
 }
 
 // one value per run: the size difference between variants costs nothing
@@ -47,6 +52,8 @@ enum Network {
 /// A token classifier under training.
 pub struct Trainer {
     network: Network,
+    /// The fused forward over the same variables, with the dropout probabilities, when used.
+    fused: Option<FusedTraining>,
     vs: nn::VarStore,
     /// Names of the trained parameters, sorted (the order of `params` and of the moments).
     names: Vec<String>,
@@ -63,6 +70,28 @@ pub struct Trainer {
 impl std::fmt::Debug for Trainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trainer").field("parameters", &self.names.len()).field("steps", &self.optimizer.steps).finish()
+    }
+}
+
+/// The fused forward of a trainer and its dropout.
+struct FusedTraining {
+    encoder: FusedEncoder,
+    dropout: Dropout,
+    classifier_dropout: f64,
+}
+
+impl FusedTraining {
+    /// The fused forward for `architecture` over `vs`, when the settings and model allow it.
+    fn new(vs: &nn::VarStore, config: &serde_json::Value, architecture: Architecture) -> Option<Self> {
+        let (prefix, positions) = match architecture {
+            Architecture::Bert => ("bert", Positions::Absolute),
+            _ => ("roberta", Positions::AfterPadding(config.get("pad_token_id").and_then(|v| v.as_i64()).unwrap_or(1))),
+        };
+        let encoder = FusedEncoder::for_training(vs, config, prefix, positions)?;
+        let p = |key: &str| config.get(key).and_then(|v| v.as_f64());
+        let hidden = p("hidden_dropout_prob").unwrap_or(0.1);
+        let dropout = Dropout { hidden, attention: p("attention_probs_dropout_prob").unwrap_or(0.1) };
+        Some(FusedTraining { encoder, dropout, classifier_dropout: p("classifier_dropout").unwrap_or(hidden) })
     }
 }
 
@@ -155,21 +184,39 @@ impl Trainer {
             }
         }
         let optimizer = AdamW::new(&params, settings.weight_decay);
-        Ok(Trainer { network, vs, names, params, optimizer, settings, config, head_initialised: !keeps_head })
+        let fused = match settings.engine {
+            Engine::Fused(_) => FusedTraining::new(&vs, &config, architecture),
+            Engine::RustBert => None,
+        };
+        Ok(Trainer { network, fused, vs, names, params, optimizer, settings, config, head_initialised: !keeps_head })
     }
 
     /// Logits `[rows, width, labels]`; `train` switches dropout on.
-    pub fn logits(&self, batch: &TrainBatch, train: bool) -> Tensor {
+    pub fn logits(&self, batch: &TrainBatch, train: bool) -> Result<Tensor, TrainError> {
+        if let Some(f) = &self.fused {
+            let dropout = train.then_some(f.dropout);
+            let hidden = f.encoder.forward_t(&batch.input_ids, &batch.attention_mask, dropout)?;
+            let hidden =
+                if train && f.classifier_dropout > 0.0 { hidden.dropout(f.classifier_dropout, true) } else { hidden };
+            let variables = self.vs.variables();
+            let (weight, bias) = (&variables["classifier.weight"], &variables["classifier.bias"]);
+            return Ok(hidden.linear(weight, Some(bias)));
+        }
         let (ids, mask) = (Some(&batch.input_ids), Some(&batch.attention_mask));
-        match &self.network {
+        Ok(match &self.network {
             Network::Bert(m) => m.forward_t(ids, mask, None, None, None, train).logits,
             Network::Roberta(m) => m.forward_t(ids, mask, None, None, None, train).logits,
-        }
+        })
+    }
+
+    /// Whether the fused forward is in use.
+    pub fn is_fused(&self) -> bool {
+        self.fused.is_some()
     }
 
     /// One optimisation step on `batch`; returns the loss before the update.
     pub fn step(&mut self, batch: &TrainBatch) -> Result<f64, TrainError> {
-        let loss = partial_label_loss(&self.logits(batch, true), &batch.allowed);
+        let loss = partial_label_loss(&self.logits(batch, true)?, &batch.allowed);
         let value = loss.double_value(&[]);
         if !value.is_finite() {
             return Err(TrainError::Diverged { step: self.optimizer.steps as usize + 1, loss: value });
