@@ -104,6 +104,11 @@ struct NerArgs {
     /// windows (gold imported one sentence per record, e.g. KIND). Repeatable.
     #[arg(long)]
     join_records: Vec<PathBuf>,
+    /// Share of the lines of token-level gold (imported from CoNLL-style files) rebuilt with news
+    /// spacing ("Putin, (AP)" instead of "Putin , ( AP )") before tokenization; the Python
+    /// recipe uses 0.5.
+    #[arg(long, default_value_t = 0.0)]
+    news_share: f64,
     /// Override the model's dropout probabilities.
     #[arg(long)]
     dropout: Option<f64>,
@@ -140,6 +145,7 @@ impl NerArgs {
         o.single_share = self.single_share;
         o.join_records = self.join_records;
         o.dropout = self.dropout;
+        o.news_share = self.news_share;
         o.average_last_two = !self.no_average;
         o.resume = self.resume;
         o.max_steps = self.max_steps;

@@ -10,6 +10,10 @@ use super::error::TrainError;
 use super::gold::{GoldDoc, GoldSet};
 use super::options::{MissingTypes, TrainOptions};
 use super::rng::SplitMix64;
+use super::spacing::news_spaced;
+
+/// The random stream of the news-spacing draws (apart from the epochs' streams).
+const NEWS_STREAM: u64 = 0x6e65_7773_0000_0000;
 use crate::lang::LanguageIdentifier;
 use crate::ner::tokens::DocTokenizer;
 use crate::ner::WordBoundaries;
@@ -118,7 +122,13 @@ pub fn encode(
                 message: format!("--missing-types names {missing:?}, not all of them trained types"),
             })?),
         };
-        let labelled = label_document(doc, tokenizer, scheme, partial)?;
+        let spaced = (options.news_share > 0.0)
+            .then(|| {
+                news_spaced(&doc.record, options.news_share, &mut SplitMix64::new(options.seed, NEWS_STREAM ^ i as u64))
+            })
+            .flatten()
+            .map(|record| GoldDoc { record, ..doc.clone() });
+        let labelled = label_document(spaced.as_ref().unwrap_or(doc), tokenizer, scheme, partial)?;
         set.tokens += labelled.ids.len();
         set.entities += doc.record.entities.len();
         set.misaligned_entities += labelled.misaligned;

@@ -4,7 +4,8 @@
 //! A run ([`train_ner`]), stage by stage, one module each:
 //! 1. [`gold`]: read and check the `postilla/1` gold files (text and entity spans);
 //! 2. [`examples`]: tokenize each document once with the model's tokenizer and Postilla's word
-//!    rule (the words `postilla annotate` labels), IOB2 targets on each word's first token,
+//!    rule (the words `postilla annotate` labels; [`spacing`] rebuilds a share of token-level
+//!    gold with news spacing first), IOB2 targets on each word's first token,
 //!    partial labels where a gold set lacks a type, segments at line breaks; per epoch, single
 //!    segments and document-context windows;
 //! 3. [`batches`]: length-bucketed batches and their tensors;
@@ -44,6 +45,7 @@ pub mod optim;
 pub mod options;
 pub mod rng;
 mod run;
+pub mod spacing;
 pub mod trainer;
 
 pub use error::TrainError;

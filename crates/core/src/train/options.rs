@@ -57,6 +57,9 @@ pub struct TrainOptions {
     /// windows of consecutive segments of one document, of a random length from 64 tokens up
     /// to `max_length`. 1.0 = no context windows.
     pub single_share: f64,
+    /// Share of the lines of token-level gold (records with `tokens`) rebuilt with news
+    /// spacing ("Putin, (AP)") before tokenization ([`crate::train::spacing`]); 0 = none.
+    pub news_share: f64,
     /// Training files whose consecutive records form one document for the context windows
     /// (gold imported one sentence per record, such as KIND).
     pub join_records: Vec<PathBuf>,
@@ -98,6 +101,7 @@ impl TrainOptions {
             missing_types: Vec::new(),
             single_share: 0.3,
             join_records: Vec::new(),
+            news_share: 0.0,
             dropout: None,
             average_last_two: true,
             resume: false,
@@ -119,6 +123,9 @@ impl TrainOptions {
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad("--lr must be a positive number");
+        }
+        if !(0.0..=1.0).contains(&self.news_share) {
+            return bad("--news-share must be in [0, 1]");
         }
         if !(0.0..=1.0).contains(&self.single_share) || !(0.0..1.0).contains(&self.warmup_share) {
             return bad("--single-share must be in [0, 1] and the warm-up share in [0, 1)");
