@@ -37,8 +37,8 @@ pub struct TrainerSettings {
     pub dropout: Option<f64>,
     /// Seed of the head's initialisation.
     pub seed: u64,
-    /// The forward: Postilla's fused forward for BERT and XLM-R (the default; same function,
-    /// faster), or rust-bert's `forward_t` (the reference).
+    /// The forward: rust-bert's `forward_t`, or Postilla's fused forward for BERT and XLM-R
+    /// (the same function with fused attention and GELU).
     pub engine: Engine,
 }
 
