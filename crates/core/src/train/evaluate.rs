@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 
 use postilla_annotator::eval::entities::Schema;
 use postilla_annotator::eval::{evaluate, EvalOptions};
-use postilla_annotator::record::{AnnotationRecord, EntitySpan, SCHEMA};
-use postilla_annotator::text::text_sha256;
+use postilla_annotator::record::{AnnotationRecord, EntitySpan};
 use serde::{Deserialize, Serialize};
 
 use super::error::TrainError;
@@ -62,22 +61,11 @@ pub fn score(
             let texts: Vec<&str> = chunk.iter().map(|r| r.text.as_deref().unwrap_or_default()).collect();
             for (record, entities) in chunk.iter().zip(ner.predict(&texts)?) {
                 let text = record.text.as_deref().unwrap_or_default();
-                pred.push(AnnotationRecord {
-                    schema: SCHEMA.into(),
-                    id: record.id.clone(),
-                    source: None,
-                    text_sha256: Some(text_sha256(text)),
-                    text: None,
-                    tokens: None,
-                    lang: None,
-                    entities: entities
-                        .iter()
-                        .filter_map(|e| EntitySpan::from_text(text, e.start, e.end, &e.label, Some(e.score)))
-                        .collect(),
-                    topics: Vec::new(),
-                    provenance: None,
-                    error: None,
-                });
+                let entities = entities
+                    .iter()
+                    .filter_map(|e| EntitySpan::from_text(text, e.start, e.end, &e.label, Some(e.score)))
+                    .collect();
+                pred.push(AnnotationRecord { entities, ..AnnotationRecord::for_text(&record.id, text) });
             }
         }
         let options = EvalOptions { types: Some(file_types.clone()), ..EvalOptions::default() };

@@ -2,25 +2,22 @@
 //! seed gives the same epochs on every machine, and an epoch's draws depend only on the seed
 //! and the epoch number, so a resumed run draws what an uninterrupted one drew.
 
-/// SplitMix64 (Steele, Lea and Flood 2014).
+/// The annotator's SplitMix64 (Steele, Lea and Flood 2014) started on a stream of a seed.
 #[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
+pub struct SplitMix64(postilla_annotator::eval::bootstrap::SplitMix64);
 
 impl SplitMix64 {
     /// A generator for `seed` and a stream number (e.g. the epoch).
     pub fn new(seed: u64, stream: u64) -> Self {
-        let mut g = SplitMix64(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let mut g =
+            postilla_annotator::eval::bootstrap::SplitMix64::new(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
         g.next_u64();
-        g
+        SplitMix64(g)
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in [0, 1).

@@ -78,6 +78,8 @@ struct FusedTraining {
     encoder: FusedEncoder,
     dropout: Dropout,
     classifier_dropout: f64,
+    /// The head's weight and bias (shared with the var store).
+    classifier: (Tensor, Tensor),
 }
 
 impl FusedTraining {
@@ -91,7 +93,15 @@ impl FusedTraining {
         let p = |key: &str| config.get(key).and_then(|v| v.as_f64());
         let hidden = p("hidden_dropout_prob").unwrap_or(0.1);
         let dropout = Dropout { hidden, attention: p("attention_probs_dropout_prob").unwrap_or(0.1) };
-        Some(FusedTraining { encoder, dropout, classifier_dropout: p("classifier_dropout").unwrap_or(hidden) })
+        let variables = vs.variables();
+        let classifier =
+            (variables.get("classifier.weight")?.shallow_clone(), variables.get("classifier.bias")?.shallow_clone());
+        Some(FusedTraining {
+            encoder,
+            dropout,
+            classifier_dropout: p("classifier_dropout").unwrap_or(hidden),
+            classifier,
+        })
     }
 }
 
@@ -198,8 +208,7 @@ impl Trainer {
             let hidden = f.encoder.forward_t(&batch.input_ids, &batch.attention_mask, dropout)?;
             let hidden =
                 if train && f.classifier_dropout > 0.0 { hidden.dropout(f.classifier_dropout, true) } else { hidden };
-            let variables = self.vs.variables();
-            let (weight, bias) = (&variables["classifier.weight"], &variables["classifier.bias"]);
+            let (weight, bias) = &f.classifier;
             return Ok(hidden.linear(weight, Some(bias)));
         }
         let (ids, mask) = (Some(&batch.input_ids), Some(&batch.attention_mask));
