@@ -35,6 +35,7 @@ import platform
 import re
 import resource
 import subprocess
+import tempfile
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 PY = os.path.join(ROOT, ".local", "venv", "bin", "python")
@@ -110,7 +111,7 @@ def entity_spans(path):
 
 def dev_f1(precision):
     """Strict micro-F1 on the development sets through scripts/ner_accuracy.sh."""
-    flags = [] if precision == "fp32" else ["--precision", precision]
+    flags = [] if precision == "fp32" else ["--precision", precision]  # the script pins fp32 itself
     subprocess.run(["bash", os.path.join(ROOT, "scripts", "ner_accuracy.sh"), "dev", "models/ner-it-de", *flags],
                    check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     out = os.path.join(ROOT, "out", "ner-accuracy", "dev" + ("" if precision == "fp32" else f"+precision+{precision}"))
@@ -122,10 +123,14 @@ def dev_f1(precision):
 
 
 def default_precision():
-    """Postilla's default precision, from `postilla annotate --help`."""
-    text = subprocess.run([POSTILLA, "annotate", "--help"], capture_output=True, text=True, check=True).stdout
-    m = re.search(r"--precision <PRECISION>.*?\[default: (\w+)\]", text, re.S)
-    return m.group(1) if m else "fp32"
+    """The precision Postilla's default (`--precision auto`) runs on this machine: what the
+    provenance of a default run on the seeds records."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "seeds.jsonl")
+        subprocess.run([POSTILLA, "annotate", os.path.join(ROOT, "seeds"), "--no-topics", "-o", out],
+                       check=True, cwd=ROOT, capture_output=True)
+        record = json.loads(open(out, encoding="utf-8").readline())
+    return record["provenance"]["params"]["precision"]
 
 
 def cpu_model():

@@ -6,6 +6,8 @@
 #   scripts/ner_accuracy.sh dev MODEL_DIR --precision int8   further arguments go to `postilla
 #                                              annotate`; the outputs then go to out/ner-accuracy/
 #                                              dev+precision-int8 (one folder per flag set)
+# The model's own figures are fp32: without a --precision flag the script passes --precision fp32
+# (annotate's default, auto, would be int8 on processors with AVX-512 VNNI).
 # KIND is scored under Postilla's place convention (training/harmonise_gold.py) and under its
 # own, PER/ORG/LOC (KIND has no MISC); CoNLL-2003 German with all four types and PER/ORG/LOC,
 # whole documents (-DOCSTART- blocks, Postilla's windows) and sentence by sentence.
@@ -15,6 +17,8 @@ split=${1:?dev or test}
 model=${2:-models/ner-it-de}
 shift $(( $# < 2 ? $# : 2 ))
 flags=("$@")
+pin=(--precision fp32)
+for f in "${flags[@]}"; do [ "$f" = --precision ] && pin=(); done
 p=target/release/postilla
 py=.local/venv/bin/python
 data=../shared/data/ner
@@ -40,7 +44,7 @@ PY
 }
 
 annotate() { # gold pred
-    $p annotate "$1" --ner "$model" --no-topics "${flags[@]}" -o "$2" 2>/dev/null
+    $p annotate "$1" --ner "$model" --no-topics "${pin[@]}" "${flags[@]}" -o "$2" 2>/dev/null
 }
 
 kind_set() { # part split

@@ -5,6 +5,7 @@
 # windows over consecutive sentences, 2 epochs at lr 1e-4, selection on KIND WN dev and CoNLL-2003
 # German dev (sentence by sentence, as train_ner.py's `selection`).
 #   scripts/train_ner_postilla.sh [OUT_DIR] [EXTRA postilla train ARGS...]
+# EPOCHS=N (environment) trains N epochs instead of 2 (the 1-epoch wall-time comparison).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-.local/ner-train-postilla}
@@ -26,6 +27,6 @@ $p import conll --doc-per-sentence "$data/de/conll2003/dev.tsv" -o "$d/conll-de-
 italian=("$d/kind-WN-train.jsonl" "$d/kind-FIC-train.jsonl" "$d/kind-ADG-train.jsonl" "$d/evalita-train.jsonl")
 args=(train ner --train "${italian[@]}" "$d/conll-de-train.jsonl"
       --dev "$d/kind-WN-dev.jsonl" "$d/conll-de-dev.jsonl"
-      --labels PER,ORG,LOC,MISC --epochs 2 --lr 1e-4 --threads 2 -o "$out/model")
+      --labels PER,ORG,LOC,MISC --epochs "${EPOCHS:-2}" --lr 1e-4 --threads 2 -o "$out/model")
 for f in "${italian[@]}"; do args+=(--missing-types "$f:MISC" --join-records "$f"); done
 time $p "${args[@]}" "$@"

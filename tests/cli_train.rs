@@ -165,6 +165,36 @@ fn bad_training_inputs_are_refused_naming_the_file_and_line() {
         ["train", "ner", "--train", "seeds/gold.jsonl", "--dev", "seeds/gold.jsonl", "--base", &distilbert, "-o"];
     refused(&[&args[..], &[&p("o5")]].concat(), &["tiny-distilbert", "trains bert and xlm-roberta models"]);
 
+    // bf16 autocast lives in the fused forward
     let args = ["train", "ner", "--train", "seeds/gold.jsonl", "--dev", "seeds/gold.jsonl", "--precision", "bf16"];
-    refused(&[&args[..], &base, &[&p("o6")]].concat(), &["bf16 training is not available yet"]);
+    let rust_bert = ["--engine", "rust-bert"];
+    refused(&[&args[..], &rust_bert, &base, &[&p("o6")]].concat(), &["bf16 runs in the fused forward"]);
+}
+
+/// bf16 training (autocast, fused forward) where the processor has bf16 instructions: a short
+/// run ends, its log says bf16, and its output loads; elsewhere a clear refusal.
+#[test]
+fn bf16_training_runs_where_the_processor_has_bf16_and_is_refused_elsewhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let train = training_gold(dir.path(), 2);
+    let out = dir.path().join("bf16");
+    let mut args = train_args(&train, &out);
+    args.extend(["--precision", "bf16", "--epochs", "1"].map(String::from));
+    let epochs = args.iter().position(|a| a == "--epochs").expect("--epochs");
+    args.drain(epochs..epochs + 2);
+    let o = run(postilla().args(&args));
+    let flags = postilla_core::model::Precision::cpu_flags();
+    if !flags.split_whitespace().any(|f| f == "avx512_bf16" || f == "amx_bf16") {
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("avx512_bf16"), "the refusal says what is missing: {}", stderr(&o));
+        return;
+    }
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("training-log.json")).expect("log")).expect("JSON");
+    assert_eq!(log["options"]["precision"], "bf16", "{log}");
+    assert_ne!(log["options"]["engine"], "rust-bert", "bf16 chose the fused forward: {log}");
+    let pred = dir.path().join("pred.jsonl");
+    let o = run(postilla().args(["annotate", "seeds", "--no-topics", "--ner"]).arg(&out).arg("-o").arg(&pred));
+    assert!(o.status.success(), "the bf16-trained model loads: {}", stderr(&o));
 }

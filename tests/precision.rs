@@ -8,8 +8,11 @@
 //! * bf16: at least 98 % of the tokens keep fp32's label (checked on every machine through the
 //!   model API, which does not refuse emulated bf16; the CLI does, see below).
 //! * both: no logit moves by 3 or more, and some move (the precision is really applied).
-//! * the embedding topic encoder in int8: every seed keeps its top topic, whose score moves by
-//!   less than 0.1.
+//! * the embedding topic encoder in int8 (`--topic-precision`): every seed keeps its top topic,
+//!   whose score moves by less than 0.1.
+//! * the default, `--precision auto`: the NER forward runs the precision of the rule for this
+//!   processor (int8 with AVX-512 VNNI, fp32 elsewhere) and provenance names that one, never
+//!   `auto`; the topic encoder stays fp32 unless asked.
 
 mod common;
 
@@ -180,7 +183,7 @@ fn int8_seed_gold_f1_and_provenance() {
 fn the_topic_encoder_runs_in_the_precision_asked_and_provenance_says_so() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("topics.jsonl");
-    let o = run(postilla().args(["annotate", "seeds/", "--no-ner", "--precision", "int8", "-o"]).arg(&out));
+    let o = run(postilla().args(["annotate", "seeds/", "--no-ner", "--topic-precision", "int8", "-o"]).arg(&out));
     assert!(o.status.success(), "{}", stderr(&o));
     let fp32_out = dir.path().join("topics-fp32.jsonl");
     let o = run(postilla().args(["annotate", "seeds/", "--no-ner", "-o"]).arg(&fp32_out));
@@ -228,4 +231,33 @@ fn precisions_that_cannot_run_are_refused_with_a_clear_error() {
     let o = run(postilla().args(["annotate", "seeds/", "--precision", "fp16", "-o"]).arg(&out));
     assert!(!o.status.success());
     assert!(stderr(&o).contains("fp32, bf16 or int8"), "{}", stderr(&o));
+}
+
+#[test]
+fn the_default_precision_is_resolved_for_this_processor_and_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let expected = if Precision::cpu_flags().split_whitespace().any(|f| f == "avx512_vnni") { "int8" } else { "fp32" };
+    let out = dir.path().join("default.jsonl");
+    let o = run(postilla().args(["annotate", "seeds/", "-o"]).arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let records = read_jsonl(&out);
+    assert_eq!(records.len(), 5);
+    for r in &records {
+        assert_eq!(r["provenance"]["params"]["precision"], expected, "NER: auto resolved and recorded");
+        assert_eq!(r["provenance"]["params"]["topic_precision"], "fp32", "topics stay fp32 by default");
+    }
+    // the default is the explicit run of what it resolved to: same entities
+    let explicit = dir.path().join("explicit.jsonl");
+    let o = run(postilla().args(["annotate", "seeds/", "--precision", expected, "-o"]).arg(&explicit));
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (a, b) in records.iter().zip(read_jsonl(&explicit)) {
+        assert_eq!(a["entities"], b["entities"], "{}", a["id"]);
+    }
+    // where only rust-bert's fp32 forward runs, auto is fp32 (an explicit int8 is refused, above)
+    let rust_bert = dir.path().join("rust-bert.jsonl");
+    let o = run(postilla().args(["annotate", "seeds/", "--no-topics", "--engine", "rust-bert", "-o"]).arg(&rust_bert));
+    assert!(o.status.success(), "{}", stderr(&o));
+    for r in read_jsonl(&rust_bert) {
+        assert_eq!(r["provenance"]["params"]["precision"], "fp32");
+    }
 }

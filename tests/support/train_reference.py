@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch reference for `postilla train`'s optimisation steps (test-only).
 
-  train_reference.py INIT_DIR BATCHES_DIR OUT.safetensors LR WEIGHT_DECAY CLIP WARMUP TOTAL FREEZE
+  train_reference.py INIT_DIR BATCHES_DIR OUT.safetensors LR WEIGHT_DECAY CLIP WARMUP TOTAL FREEZE [PRECISION]
 
 INIT_DIR is a token-classification directory written by Postilla (config.json and
 model.safetensors: the weights before the first step); BATCHES_DIR holds step-1.safetensors,
@@ -9,8 +9,10 @@ step-2.safetensors, ... (input_ids, attention_mask, allowed: the labels each tok
 Each step is what training/train_ner.py does: the model in training mode, the partial-label
 loss -log sum_{allowed} p (tokens with no allowed label not scored), backward,
 `clip_grad_norm_`, `torch.optim.AdamW` (weight decay on every trained parameter),
-`get_linear_schedule_with_warmup`. FREEZE=1 keeps the word embeddings fixed. Writes every
-weight after the steps to OUT and prints the losses as JSON.
+`get_linear_schedule_with_warmup`. FREEZE=1 keeps the word embeddings fixed. PRECISION bf16
+runs the forward under `torch.autocast("cpu", dtype=torch.bfloat16)`, as train_ner.py does (the
+loss outside it); fp32 (the default) without. Writes every weight after the steps to OUT and
+prints the losses as JSON.
 """
 import glob
 import json
@@ -31,7 +33,9 @@ def loss_fn(logits, allowed):
 
 
 def main():
-    init, batches_dir, out, lr, wd, clip, warmup, total, freeze = sys.argv[1:]
+    init, batches_dir, out, lr, wd, clip, warmup, total, freeze = sys.argv[1:10]
+    precision = sys.argv[10] if len(sys.argv) > 10 else "fp32"
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
     torch.set_num_threads(1)
     model, info = AutoModelForTokenClassification.from_pretrained(init, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"], info
@@ -45,7 +49,8 @@ def main():
     steps = sorted(glob.glob(os.path.join(batches_dir, "step-*.safetensors")))
     for path in steps:
         b = load_file(path)
-        logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
+        with autocast:
+            logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
         loss = loss_fn(logits, b["allowed"].bool())
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, float(clip))

@@ -53,6 +53,11 @@ impl SentenceEncoder {
         self.fused.as_ref().map(FusedEncoder::kernel)
     }
 
+    /// The precision of the forward ([`Precision::Auto`] resolved when loaded).
+    pub fn precision(&self) -> Precision {
+        self.fused.as_ref().map_or(Precision::Fp32, FusedEncoder::precision)
+    }
+
     /// Loads a BERT-architecture encoder directory (config.json, model.safetensors,
     /// tokenizer.json), e.g. `models/e5-small`, with the default [`Engine`].
     pub fn load(dir: &Path, device: DeviceChoice) -> Result<Self, ModelError> {
@@ -87,14 +92,15 @@ impl SentenceEncoder {
         if device == Device::Cpu {
             vs.float();
         }
-        crate::model::require_precision(precision, device)?;
+        let asked = precision;
+        let precision = crate::model::resolve_precision(asked, device)?;
         let fused = match engine {
             Engine::Fused(kernel) => {
                 FusedEncoder::from_var_store(&vs, &config_value, "", Positions::Absolute, kernel, precision)?
             }
             Engine::RustBert => None,
         };
-        if fused.is_none() && precision != Precision::Fp32 {
+        if fused.is_none() && precision != Precision::Fp32 && asked != Precision::Auto {
             return Err(ModelError::UnsupportedPrecision {
                 precision: precision.as_str().into(),
                 reason: "reduced precisions run in the fused forward only (this encoder runs rust-bert's)".into(),

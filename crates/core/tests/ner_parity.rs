@@ -8,6 +8,7 @@ mod common;
 
 use std::path::Path;
 
+use postilla_core::model::Precision;
 use postilla_core::ner::{Aggregation, NerEntity, NerOptions, NerPipeline, WordBoundaries};
 
 #[derive(Debug, serde::Deserialize)]
@@ -78,6 +79,7 @@ fn compare_within(model: &str, aggregation: &str, max_length: usize, stride: usi
         batch_size,
         aggregation: aggregation.parse().expect("agg"),
         word_boundaries: WordBoundaries::HuggingFace,
+        precision: Precision::Fp32,
         ..NerOptions::default()
     };
     let ner = NerPipeline::load(&dir, options).expect("load");
@@ -171,6 +173,7 @@ fn predict_with(model: &str, texts: &[&str], batch_size: usize) -> Vec<Vec<NerEn
         batch_size,
         aggregation: Aggregation::First,
         word_boundaries: WordBoundaries::HuggingFace,
+        precision: Precision::Fp32,
         ..NerOptions::default()
     };
     NerPipeline::load(&common::tiny_models().join(model), options).expect("load").predict(texts).expect("predict")

@@ -81,13 +81,15 @@ struct NerArgs {
     /// Device.
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
-    /// Precision: fp32 (bf16 is refused with a note: tch exposes no CPU autocast yet).
+    /// Precision: fp32, or bf16 (autocast as PyTorch's: fp32 master weights, the linear layers
+    /// and attention in bfloat16; fused forward only; on CPUs with avx512_bf16 or amx_bf16).
     #[arg(long, default_value = "fp32")]
     precision: TrainPrecision,
-    /// Forward pass: rust-bert (its modules; the default) or fused (Postilla's fused BERT/XLM-R
-    /// forward: fused attention and GELU; the same steps, measured no faster in training).
-    #[arg(long, default_value = "rust-bert")]
-    engine: Engine,
+    /// Forward pass: rust-bert (its modules; the default in fp32) or fused (Postilla's fused
+    /// BERT/XLM-R forward: fused attention and GELU; the same steps; the default in bf16, which
+    /// only it runs).
+    #[arg(long)]
+    engine: Option<Engine>,
     /// Train the word embeddings too (default: frozen, as the recipe of models/ner-it-de).
     #[arg(long)]
     train_embeddings: bool,
@@ -139,7 +141,10 @@ impl NerArgs {
         o.threads = self.threads;
         o.device = self.device;
         o.precision = self.precision;
-        o.engine = self.engine;
+        o.engine = self.engine.unwrap_or(match self.precision {
+            TrainPrecision::Bf16 => Engine::default(),
+            TrainPrecision::Fp32 => Engine::RustBert,
+        });
         o.freeze_embeddings = !self.train_embeddings;
         o.missing_types = self.missing_types;
         o.single_share = self.single_share;

@@ -21,7 +21,7 @@ pub(super) fn load(
     match t.method {
         TopicMethod::Embedding(options) => {
             let encoder = SentenceEncoder::load_with(&t.model_dir, t.device, t.engine, t.precision)?;
-            provenance.set_embedding(&options, t.precision);
+            provenance.set_embedding(&options, encoder.precision());
             let model_sha = provenance.topic_model_sha256().to_owned();
             let scorer = match t.adapter {
                 Some((adapter, origin)) => {

@@ -154,9 +154,17 @@ fn write_weights(e5: &E5File, bytes: &[u8], path: &Path) -> Result<(), ModelErro
         }
         tensors.insert(dst, F32Tensor::from_values(shape, &values));
     }
-    let mut metadata = std::collections::HashMap::new();
-    metadata.insert("format".to_owned(), "pt".to_owned());
-    safetensors::serialize_to_file(tensors.iter().map(|(k, v)| (k.clone(), v)), &Some(metadata), path)
+    write_pt_safetensors(&tensors, path)
+}
+
+/// Writes fp32 tensors by name as safetensors with the `{"format": "pt"}` metadata
+/// transformers expects of a `model.safetensors` (every model file Postilla writes).
+pub(crate) fn write_pt_safetensors<'a>(
+    tensors: impl IntoIterator<Item = (&'a String, &'a F32Tensor)>,
+    path: &Path,
+) -> Result<(), ModelError> {
+    let metadata = std::collections::HashMap::from([("format".to_owned(), "pt".to_owned())]);
+    safetensors::serialize_to_file(tensors, &Some(metadata), path)
         .map_err(|e| ModelError::Format(format!("writing {}: {e}", path.display())))
 }
 

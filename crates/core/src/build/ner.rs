@@ -130,10 +130,7 @@ pub fn build_default_ner(models_dir: &Path, force: bool) -> Result<BuildOutcome,
     let tensors = merged_tensors(&base.join("model.safetensors"), &shards)?;
     let weights = out.join("model.safetensors");
     let partial = out.join(".model.safetensors.partial");
-    let mut metadata = std::collections::HashMap::new();
-    metadata.insert("format".to_owned(), "pt".to_owned());
-    safetensors::serialize_to_file(tensors.iter().map(|(k, v)| (k.clone(), v)), &Some(metadata), &partial)
-        .map_err(|e| ModelError::Format(format!("writing {}: {e}", partial.display())))?;
+    super::hf_export::write_pt_safetensors(&tensors, &partial)?;
     std::fs::rename(&partial, &weights).map_err(|e| ModelError::io(&weights, e))?;
     for file in COPIED_FILES {
         let to = out.join(file);

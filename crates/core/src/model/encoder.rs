@@ -315,6 +315,19 @@ impl Linear {
         }
     }
 
+    /// `x · weightᵀ + bias` computed in bfloat16 from bf16 copies of `x`, the weight and the
+    /// bias, as PyTorch's CPU autocast runs `linear` (an int8 layer runs as it is).
+    fn apply_autocast_bf16(&self, x: &Tensor, lengths: &[i64]) -> Result<Tensor, tch::TchError> {
+        let bf16 = |t: &Tensor| t.to_kind(Kind::BFloat16);
+        match self {
+            Linear::Dense { weight, bias } => bf16(x).f_linear(&bf16(weight), Some(&bf16(bias))),
+            Linear::Parts { weights, biases } => {
+                bf16(x).f_linear(&bf16(&Tensor::f_cat(weights, 0)?), Some(&bf16(&Tensor::f_cat(biases, 0)?)))
+            }
+            Linear::Int8(q) => q.apply(x, lengths),
+        }
+    }
+
     /// `x · weightᵀ + bias` over the last dimension of `x` (`[batch, length, in]`,
     /// contiguous), whose rows hold `lengths[b]` real tokens followed by padding.
     fn apply(&self, x: &Tensor, kernel: MatmulKernel, lengths: &[i64]) -> Result<Tensor, tch::TchError> {
@@ -368,6 +381,9 @@ pub struct FusedEncoder {
     kernel: MatmulKernel,
     /// The precision of the layers (the embeddings stay fp32).
     precision: Precision,
+    /// Training in bf16 autocast: fp32 weights, each linear layer and attention computed in
+    /// bfloat16 from bf16 copies made at every call (see [`FusedEncoder::for_training`]).
+    autocast_bf16: bool,
 }
 
 impl std::fmt::Debug for FusedEncoder {
@@ -452,16 +468,40 @@ impl FusedEncoder {
 
     /// The encoder over a rust-bert var store for training: the same forward, on the var
     /// store's own tensors (the query/key/value weights concatenated at every call, so that
-    /// gradients reach them), fp32, libtorch's `linear`; dropout through
+    /// gradients reach them), libtorch's `linear`; dropout through
     /// [`FusedEncoder::forward_t`]. `None` where the fused forward does not apply.
+    ///
+    /// With `autocast_bf16`, what PyTorch's `torch.autocast("cpu", dtype=torch.bfloat16)` does
+    /// to a BERT forward: the weights stay fp32 (the optimiser's master copy) and every linear
+    /// layer runs in bfloat16 on bf16 copies of its input, weight and bias (the casts are
+    /// differentiable, so the gradients reach the fp32 weights in fp32); attention runs on the
+    /// bf16 projections; GELU and dropout keep the bf16 of their input; a residual sum of a
+    /// bf16 projection and the fp32 stream is fp32 (type promotion), so the layer norms and
+    /// the stream between layers stay fp32.
     pub fn for_training(
         vs: &nn::VarStore,
         config: &serde_json::Value,
         prefix: &str,
         positions: Positions,
+        autocast_bf16: bool,
     ) -> Option<Self> {
         let shape = EncoderShape::from_config(config, positions)?;
-        Self::from_variables(&vs.variables(), prefix, shape, MatmulKernel::Blas, true)
+        let mut encoder = Self::from_variables(&vs.variables(), prefix, shape, MatmulKernel::Blas, true)?;
+        encoder.autocast_bf16 = autocast_bf16;
+        Some(encoder)
+    }
+
+    /// Whether the forward runs in bf16 autocast (training).
+    pub fn autocast_bf16(&self) -> bool {
+        self.autocast_bf16
+    }
+
+    /// A linear layer of this encoder applied to `x` (in bf16 autocast when training so).
+    fn linear(&self, layer: &Linear, x: &Tensor, lengths: &[i64]) -> Result<Tensor, tch::TchError> {
+        match self.autocast_bf16 {
+            true => layer.apply_autocast_bf16(x, lengths),
+            false => layer.apply(x, self.kernel, lengths),
+        }
     }
 
     fn from_variables(
@@ -511,6 +551,7 @@ impl FusedEncoder {
             shape,
             kernel,
             precision: Precision::Fp32,
+            autocast_bf16: false,
         })
     }
 
@@ -565,9 +606,8 @@ impl FusedEncoder {
             x = x.to_kind(Kind::BFloat16);
         }
         for layer in &self.layers {
-            let qkv = layer
-                .qkv
-                .apply(&x, self.kernel, &lengths)?
+            let qkv = self
+                .linear(&layer.qkv, &x, &lengths)?
                 .view([batch, length, 3, heads, head_dim])
                 .permute([2, 0, 3, 1, 4]);
             let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
@@ -582,10 +622,10 @@ impl FusedEncoder {
             )?
             .transpose(1, 2)
             .reshape([batch, length, hidden]);
-            let projected = hidden_dropout(layer.attention_out.apply(&context, self.kernel, &lengths)?);
+            let projected = hidden_dropout(self.linear(&layer.attention_out, &context, &lengths)?);
             let attended = self.norm(&(projected + &x), &layer.attention_norm);
-            let intermediate = layer.intermediate.apply(&attended, self.kernel, &lengths)?.gelu("none");
-            let output = hidden_dropout(layer.output.apply(&intermediate, self.kernel, &lengths)?);
+            let intermediate = self.linear(&layer.intermediate, &attended, &lengths)?.gelu("none");
+            let output = hidden_dropout(self.linear(&layer.output, &intermediate, &lengths)?);
             x = self.norm(&(output + &attended), &layer.output_norm);
         }
         Ok(x.to_kind(Kind::Float))

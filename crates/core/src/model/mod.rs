@@ -65,9 +65,14 @@ pub fn weights_file(dir: &Path) -> Result<PathBuf, ModelError> {
     })
 }
 
-/// [`Precision::check_supported`] on this machine's processor, as a [`ModelError`].
-pub fn require_precision(precision: Precision, device: tch::Device) -> Result<(), ModelError> {
-    precision.check_supported(device, &Precision::cpu_flags())
+/// The precision that runs for `precision` on `device` with this machine's processor
+/// ([`Precision::resolve`]: `auto` made concrete), checked with
+/// [`Precision::check_supported`]; never [`Precision::Auto`].
+pub fn resolve_precision(precision: Precision, device: tch::Device) -> Result<Precision, ModelError> {
+    let flags = Precision::cpu_flags();
+    let resolved = precision.resolve(device, &flags);
+    resolved.check_supported(device, &flags)?;
+    Ok(resolved)
 }
 
 /// Reads and parses a model directory's `config.json`.

@@ -17,6 +17,13 @@
 //!   with one scale per batch cost the most (on dev windows, the share of entity-token labels
 //!   kept went from 93.7 % to 97.2 % by keeping it). Embeddings, layer norm, attention and GELU
 //!   stay fp32. CPU only (fbgemm, x86 with AVX2).
+//! * [`Precision::Auto`] (the NER default): the fastest precision whose dev F1 was measured
+//!   within 0.2 points of fp32 on KIND WN dev and CoNLL-2003 German dev for this kind of
+//!   processor (README, "Precision"): int8 on x86 processors with AVX-512 VNNI
+//!   (`avx512_vnni`), where fbgemm's int8 kernels run 1.5x oneDNN's fp32 at −0.16/−0.08 F1;
+//!   fp32 everywhere else (without VNNI int8 was 6 % faster and on the rule's edge, bf16 is
+//!   slower than int8 where both run, and nothing was measured on GPUs). [`Precision::resolve`]
+//!   turns it into one of the three; a model or forward that runs fp32 only gets fp32.
 
 use std::fmt;
 use std::str::FromStr;
@@ -36,6 +43,9 @@ pub enum Precision {
     Bf16,
     /// int8 linear layers (per-channel weights, per-batch activations), fp32 elsewhere.
     Int8,
+    /// The fastest measured precision for this processor (see the module docs), resolved
+    /// when a model is loaded ([`Precision::resolve`]).
+    Auto,
 }
 
 impl Precision {
@@ -45,6 +55,28 @@ impl Precision {
             Precision::Fp32 => "fp32",
             Precision::Bf16 => "bf16",
             Precision::Int8 => "int8",
+            Precision::Auto => "auto",
+        }
+    }
+
+    /// The precision that runs for this choice on `device` with a processor whose
+    /// `/proc/cpuinfo` `flags` line is `cpu_flags`: [`Precision::Auto`] becomes int8 on CPUs
+    /// with AVX-512 VNNI and fp32 elsewhere; the others stay as they are.
+    ///
+    /// ```
+    /// use postilla_core::model::Precision;
+    /// use tch::Device;
+    /// assert_eq!(Precision::Auto.resolve(Device::Cpu, "avx2 avx512f avx512_vnni"), Precision::Int8);
+    /// assert_eq!(Precision::Auto.resolve(Device::Cpu, "avx2 fma"), Precision::Fp32);
+    /// assert_eq!(Precision::Auto.resolve(Device::Cuda(0), "avx512_vnni"), Precision::Fp32);
+    /// assert_eq!(Precision::Bf16.resolve(Device::Cpu, "avx2"), Precision::Bf16);
+    /// ```
+    pub fn resolve(self, device: tch::Device, cpu_flags: &str) -> Precision {
+        let has = |flag: &str| cpu_flags.split_whitespace().any(|f| f == flag);
+        match (self, device) {
+            (Precision::Auto, tch::Device::Cpu) if has("avx512_vnni") && has("avx2") => Precision::Int8,
+            (Precision::Auto, _) => Precision::Fp32,
+            (precision, _) => precision,
         }
     }
 
@@ -69,7 +101,7 @@ impl Precision {
     fn why_unsupported(self, device: tch::Device, cpu_flags: &str) -> Option<String> {
         let has = |flag: &str| cpu_flags.split_whitespace().any(|f| f == flag);
         let reason: Result<(), String> = match (self, device) {
-            (Precision::Fp32, _) => Ok(()),
+            (Precision::Fp32 | Precision::Auto, _) => Ok(()),
             (Precision::Bf16, tch::Device::Cpu) if has("avx512_bf16") || has("amx_bf16") => Ok(()),
             (Precision::Bf16, tch::Device::Cpu) => {
                 Err("this processor has no bf16 instructions (avx512_bf16 or amx_bf16 in /proc/cpuinfo); \
@@ -106,13 +138,14 @@ impl fmt::Display for Precision {
 
 impl FromStr for Precision {
     type Err = String;
-    /// `fp32`, `bf16` or `int8`.
+    /// `auto`, `fp32`, `bf16` or `int8`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "fp32" => Ok(Precision::Fp32),
             "bf16" => Ok(Precision::Bf16),
             "int8" => Ok(Precision::Int8),
-            other => Err(format!("unknown precision {other:?} (expected fp32, bf16 or int8)")),
+            "auto" => Ok(Precision::Auto),
+            other => Err(format!("unknown precision {other:?} (expected auto, fp32, bf16 or int8)")),
         }
     }
 }

@@ -103,6 +103,55 @@ impl SafetensorsIndex {
         }
         Ok(SafetensorsIndex { data_start, tensors })
     }
+
+    /// Reads the file's tensor `info` into the variable `name`: the shapes must be equal; the
+    /// bytes go straight into the variable's memory when dtype and layout allow, else through
+    /// a buffer, converted as `kinds` says.
+    fn copy_into(
+        &self,
+        (file, path): (&File, &Path),
+        (name, info): (&str, &TensorInfo),
+        var: &mut Tensor,
+        kinds: KindRule,
+    ) -> Result<(), ModelError> {
+        let shape: Vec<i64> = info.shape.iter().map(|&d| d as i64).collect();
+        if shape != var.size() {
+            return Err(shape_mismatch(path, name, &shape, &var.size()));
+        }
+        let kind = dtype_kind(info.dtype).ok_or_else(|| ModelError::Config {
+            path: path.into(),
+            message: format!("tensor {name:?} has dtype {:?}, which Postilla cannot load", info.dtype),
+        })?;
+        let offset = self.data_start + info.data_offsets.0 as u64;
+        let bytes = info.data_offsets.1 - info.data_offsets.0;
+        let direct = var.kind() == kind && var.device() == Device::Cpu && var.is_contiguous();
+        if direct && var.numel() * info.dtype.size() == bytes {
+            // SAFETY: `var` is a contiguous CPU tensor of `bytes` bytes (same shape and dtype as
+            // the file's tensor, checked above) that nothing else reads while it is filled.
+            let target = unsafe { std::slice::from_raw_parts_mut(var.data_ptr() as *mut u8, bytes) };
+            return file.read_exact_at(target, offset).map_err(|e| ModelError::io(path, e));
+        }
+        let mut buffer = vec![0u8; bytes];
+        file.read_exact_at(&mut buffer, offset).map_err(|e| ModelError::io(path, e))?;
+        let source = Tensor::f_from_data_size(&buffer, &shape, kind)?;
+        match kinds {
+            KindRule::File => {
+                var.set_data(&var.to_kind(kind));
+                var.f_copy_(&source)?;
+            }
+            KindRule::Variable => var.f_copy_(&source.to_kind(var.kind()))?,
+        }
+        Ok(())
+    }
+}
+
+/// Which dtype a variable ends with when the file stores its tensor in another one.
+#[derive(Clone, Copy)]
+enum KindRule {
+    /// The file's (inference: a bf16 or fp16 checkpoint stays so until converted).
+    File,
+    /// The variable's own (training: the variables stay fp32).
+    Variable,
 }
 
 /// Copies the file's tensors into the var store's variables (names as Hugging Face writes
@@ -116,29 +165,7 @@ pub fn load_weights(vs: &mut nn::VarStore, path: &Path, architecture: Architectu
     let _guard = tch::no_grad_guard();
     for (name, var) in vs.variables().iter_mut() {
         let info = index.tensors.get(name).ok_or_else(|| missing_tensor(path, name, architecture))?;
-        let shape: Vec<i64> = info.shape.iter().map(|&d| d as i64).collect();
-        if shape != var.size() {
-            return Err(shape_mismatch(path, name, &shape, &var.size()));
-        }
-        let kind = dtype_kind(info.dtype).ok_or_else(|| ModelError::Config {
-            path: path.into(),
-            message: format!("tensor {name:?} has dtype {:?}, which Postilla cannot load", info.dtype),
-        })?;
-        let offset = index.data_start + info.data_offsets.0 as u64;
-        let bytes = info.data_offsets.1 - info.data_offsets.0;
-        let direct = var.kind() == kind && var.device() == Device::Cpu && var.is_contiguous();
-        if direct && var.numel() * info.dtype.size() == bytes {
-            // SAFETY: `var` is a contiguous CPU tensor of `bytes` bytes (same shape and dtype as
-            // the file's tensor, checked above) that nothing else reads while it is filled.
-            let target = unsafe { std::slice::from_raw_parts_mut(var.data_ptr() as *mut u8, bytes) };
-            file.read_exact_at(target, offset).map_err(|e| ModelError::io(path, e))?;
-        } else {
-            let mut buffer = vec![0u8; bytes];
-            file.read_exact_at(&mut buffer, offset).map_err(|e| ModelError::io(path, e))?;
-            let source = Tensor::f_from_data_size(&buffer, &shape, kind)?;
-            var.set_data(&var.to_kind(kind));
-            var.f_copy_(&source)?;
-        }
+        index.copy_into((&file, path), (name, info), var, KindRule::File)?;
     }
     Ok(())
 }
@@ -167,19 +194,7 @@ pub fn load_weights_available(
             missing.push(name.clone());
             continue;
         };
-        let shape: Vec<i64> = info.shape.iter().map(|&d| d as i64).collect();
-        if shape != var.size() {
-            return Err(shape_mismatch(path, name, &shape, &var.size()));
-        }
-        let kind = dtype_kind(info.dtype).ok_or_else(|| ModelError::Config {
-            path: path.into(),
-            message: format!("tensor {name:?} has dtype {:?}, which Postilla cannot load", info.dtype),
-        })?;
-        let mut buffer = vec![0u8; info.data_offsets.1 - info.data_offsets.0];
-        file.read_exact_at(&mut buffer, index.data_start + info.data_offsets.0 as u64)
-            .map_err(|e| ModelError::io(path, e))?;
-        let source = Tensor::f_from_data_size(&buffer, &shape, kind)?;
-        var.f_copy_(&source.to_kind(var.kind()))?;
+        index.copy_into((&file, path), (name, info), var, KindRule::Variable)?;
     }
     missing.sort();
     Ok(missing)

@@ -56,7 +56,9 @@ pub struct NerOptions {
     pub device: DeviceChoice,
     /// Forward pass of BERT and XLM-R models (same output; see [`crate::model::encoder`]).
     pub engine: Engine,
-    /// Precision of the forward (see [`crate::model::precision`]).
+    /// Precision of the forward (see [`crate::model::precision`]); [`Precision::Auto`] by
+    /// default, resolved when the model is loaded ([`NerPipeline::options`] reports the
+    /// precision that runs).
     pub precision: Precision,
 }
 
@@ -70,7 +72,7 @@ impl Default for NerOptions {
             word_boundaries: WordBoundaries::Punctuation,
             device: DeviceChoice::Cpu,
             engine: Engine::default(),
-            precision: Precision::default(),
+            precision: Precision::Auto,
         }
     }
 }
@@ -114,9 +116,11 @@ impl NerPipeline {
     /// Loads a token-classification model directory.
     pub fn load(dir: &Path, options: NerOptions) -> Result<Self, ModelError> {
         let device = options.device.to_tch()?;
-        let precision = options.precision;
-        crate::model::require_precision(precision, device)?;
-        let classifier = TokenClassifier::load(dir, device, options.engine, precision)?;
+        crate::model::resolve_precision(options.precision, device)?;
+        let classifier = TokenClassifier::load(dir, device, options.engine, options.precision)?;
+        // the options report what runs: `auto` resolved (as `max_length` is capped below)
+        let mut options = options;
+        options.precision = classifier.precision();
         let labels = LabelSet::from_id2label(&classifier.id2label)
             .map_err(|m| ModelError::MissingLabel { path: dir.join("config.json"), class: m.0 })?;
         let tokenizer = DocTokenizer::from_dir(dir)?;

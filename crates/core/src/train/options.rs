@@ -47,7 +47,8 @@ pub struct TrainOptions {
     /// Precision of the forward and backward passes.
     pub precision: TrainPrecision,
     /// The forward: rust-bert's modules (the default) or Postilla's fused forward for
-    /// BERT/XLM-R (same steps; measured no faster in training on 2 cores).
+    /// BERT/XLM-R (same steps; measured no faster in training on 2 cores in fp32; the only one
+    /// that trains in bf16).
     pub engine: Engine,
     /// Keep the word embeddings fixed (the recipe's choice: they are most of the parameters
     /// and the rare words' rows would be overwritten by the few training examples).
@@ -150,7 +151,8 @@ pub enum TrainPrecision {
     /// fp32 throughout.
     #[default]
     Fp32,
-    /// bf16 autocast with fp32 master weights (refused for now: see the error message).
+    /// bf16 autocast with fp32 master weights (the fused forward only; see
+    /// [`crate::model::encoder::FusedEncoder::for_training`]).
     Bf16,
 }
 

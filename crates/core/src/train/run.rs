@@ -110,15 +110,28 @@ struct Setup {
     device: Device,
 }
 
-/// Trains a token classifier (see the module docs of [`crate::train`]).
-pub fn train_ner(options: &TrainOptions, on_event: &mut dyn FnMut(TrainEvent<'_>)) -> Result<TrainSummary, TrainError> {
-    options.validate()?;
-    if options.precision == TrainPrecision::Bf16 {
+/// bf16 training needs the fused forward and, on the CPU, a processor with bf16 instructions
+/// (elsewhere oneDNN emulates bf16, several times slower than fp32).
+fn check_precision(options: &TrainOptions) -> Result<(), TrainError> {
+    if options.precision != TrainPrecision::Bf16 {
+        return Ok(());
+    }
+    if options.engine == crate::model::Engine::RustBert {
         return Err(TrainError::Options(
-            "--precision bf16: tch 0.17 exposes no CPU autocast, so bf16 training is not available yet; train in fp32"
+            "--precision bf16 runs in the fused forward: add --engine fused (rust-bert's forward trains in fp32)"
                 .into(),
         ));
     }
+    let device = options.device.to_tch().map_err(|e| TrainError::Options(e.to_string()))?;
+    crate::model::Precision::Bf16
+        .check_supported(device, &crate::model::Precision::cpu_flags())
+        .map_err(|e| TrainError::Options(e.to_string()))
+}
+
+/// Trains a token classifier (see the module docs of [`crate::train`]).
+pub fn train_ner(options: &TrainOptions, on_event: &mut dyn FnMut(TrainEvent<'_>)) -> Result<TrainSummary, TrainError> {
+    options.validate()?;
+    check_precision(options)?;
     if options.threads > 0 {
         tch::set_num_threads(options.threads as i32);
     }
@@ -140,6 +153,7 @@ pub fn train_ner(options: &TrainOptions, on_event: &mut dyn FnMut(TrainEvent<'_>
         dropout: options.dropout,
         seed: options.seed,
         engine: options.engine,
+        precision: options.precision,
     };
     let mut trainer = Trainer::new(&options.base, &setup.prepared.labels, settings, setup.device)?;
     let mut state = start(options, &checkpoint, &setup, &mut trainer, on_event)?;
@@ -380,7 +394,14 @@ fn score_trainer(
     write_model_dir(trainer, &options.base, &dir)?;
     let defaults = NerOptions::default();
     let stride = defaults.stride.min(options.max_length / 4);
-    let ner = NerOptions { max_length: options.max_length, stride, device: options.device, ..defaults };
+    // fp32 whatever the inference default: selection compares the model's own accuracy
+    let ner = NerOptions {
+        max_length: options.max_length,
+        stride,
+        device: options.device,
+        precision: crate::model::Precision::Fp32,
+        ..defaults
+    };
     let scores = score(&dir, ner, &setup.dev, &setup.dev_types, stage, step);
     let _ = std::fs::remove_dir_all(&dir);
     scores

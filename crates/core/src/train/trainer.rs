@@ -13,7 +13,8 @@ use tch::{nn, Device, Kind, Tensor};
 use super::batches::TrainBatch;
 use super::error::TrainError;
 use super::optim::{clip_grad_norm, AdamW, LinearSchedule};
-use crate::build::hf_export::F32Tensor;
+use super::options::TrainPrecision;
+use crate::build::hf_export::{write_pt_safetensors, F32Tensor};
 use crate::model::arch::{parse_config, Architecture};
 use crate::model::encoder::{Dropout, FusedEncoder, Positions};
 use crate::model::weights::load_weights_available;
@@ -40,6 +41,8 @@ pub struct TrainerSettings {
     /// The forward: rust-bert's `forward_t`, or Postilla's fused forward for BERT and XLM-R
     /// (the same function with fused attention and GELU).
     pub engine: Engine,
+    /// bf16 autocast (fused forward only; see [`FusedEncoder::for_training`]) or fp32.
+    pub precision: TrainPrecision,
 }
 
 // one value per run: the size difference between variants costs nothing
@@ -84,12 +87,12 @@ struct FusedTraining {
 
 impl FusedTraining {
     /// The fused forward for `architecture` over `vs`, when the settings and model allow it.
-    fn new(vs: &nn::VarStore, config: &serde_json::Value, architecture: Architecture) -> Option<Self> {
+    fn new(vs: &nn::VarStore, config: &serde_json::Value, architecture: Architecture, bf16: bool) -> Option<Self> {
         let (prefix, positions) = match architecture {
             Architecture::Bert => ("bert", Positions::Absolute),
             _ => ("roberta", Positions::AfterPadding(config.get("pad_token_id").and_then(|v| v.as_i64()).unwrap_or(1))),
         };
-        let encoder = FusedEncoder::for_training(vs, config, prefix, positions)?;
+        let encoder = FusedEncoder::for_training(vs, config, prefix, positions, bf16)?;
         let p = |key: &str| config.get(key).and_then(|v| v.as_f64());
         let hidden = p("hidden_dropout_prob").unwrap_or(0.1);
         let dropout = Dropout { hidden, attention: p("attention_probs_dropout_prob").unwrap_or(0.1) };
@@ -194,10 +197,18 @@ impl Trainer {
             }
         }
         let optimizer = AdamW::new(&params, settings.weight_decay);
+        let bf16 = settings.precision == TrainPrecision::Bf16;
         let fused = match settings.engine {
-            Engine::Fused(_) => FusedTraining::new(&vs, &config, architecture),
+            Engine::Fused(_) => FusedTraining::new(&vs, &config, architecture, bf16),
             Engine::RustBert => None,
         };
+        if bf16 && fused.is_none() {
+            return Err(TrainError::Options(format!(
+                "--precision bf16 runs in the fused forward (--engine fused), which does not cover this base \
+                 (hidden_act {:?}); train in fp32",
+                config.get("hidden_act").and_then(|v| v.as_str()).unwrap_or("?")
+            )));
+        }
         Ok(Trainer { network, fused, vs, names, params, optimizer, settings, config, head_initialised: !keeps_head })
     }
 
@@ -209,6 +220,10 @@ impl Trainer {
             let hidden =
                 if train && f.classifier_dropout > 0.0 { hidden.dropout(f.classifier_dropout, true) } else { hidden };
             let (weight, bias) = &f.classifier;
+            if f.encoder.autocast_bf16() {
+                let bf16 = |t: &Tensor| t.to_kind(Kind::BFloat16);
+                return Ok(bf16(&hidden).linear(&bf16(weight), Some(&bf16(bias))));
+            }
             return Ok(hidden.linear(weight, Some(bias)));
         }
         let (ids, mask) = (Some(&batch.input_ids), Some(&batch.attention_mask));
@@ -297,8 +312,7 @@ impl Trainer {
     }
 }
 
-/// Writes fp32 tensors as safetensors with the `{"format": "pt"}` metadata transformers
-/// expects of a `model.safetensors`.
+/// Writes the variables as an fp32 `model.safetensors` (transformers' `format: pt`).
 fn write_safetensors(variables: &[(String, Tensor)], path: &Path) -> Result<(), TrainError> {
     let mut tensors = Vec::with_capacity(variables.len());
     for (name, t) in variables {
@@ -306,9 +320,7 @@ fn write_safetensors(variables: &[(String, Tensor)], path: &Path) -> Result<(), 
         let values = Vec::<f32>::try_from(t.to_kind(Kind::Float).view([-1]))?;
         tensors.push((name.clone(), F32Tensor::from_values(shape, &values)));
     }
-    let metadata = std::collections::HashMap::from([("format".to_owned(), "pt".to_owned())]);
-    safetensors::serialize_to_file(tensors.iter().map(|(k, v)| (k.clone(), v)), &Some(metadata), path)
-        .map_err(|e| TrainError::Io { path: path.into(), source: std::io::Error::other(e.to_string()) })
+    Ok(write_pt_safetensors(tensors.iter().map(|(k, v)| (k, v)), path)?)
 }
 
 /// transformers' initialisation of a new head: weight ~ N(0, initializer_range²), bias 0.

@@ -108,12 +108,18 @@ pub struct AnnotateArgs {
     /// choice only.
     #[arg(long, default_value = "auto")]
     matmul: MatmulKernel,
-    /// Precision of the fused forward, for the NER model and the embedding topic encoder:
-    /// fp32; bf16 (processors with avx512_bf16 or amx_bf16 only, refused elsewhere); int8
-    /// (linear layers dynamically quantized: per-channel int8 weights, activations quantized
-    /// per batch; CPU only). Each one's dev F1 and speed: README, "Precision".
-    #[arg(long, default_value = "fp32")]
+    /// Precision of the NER model's forward: auto (the default: the fastest precision measured
+    /// within 0.2 dev F1 points of fp32 on this kind of processor, i.e. int8 on x86 processors
+    /// with AVX-512 VNNI, fp32 elsewhere; provenance records the one that ran); fp32; bf16
+    /// (processors with avx512_bf16 or amx_bf16 only, refused elsewhere); int8 (linear layers
+    /// dynamically quantized: per-channel int8 weights, activations quantized per window; CPU
+    /// only). Each one's dev F1 and speed: README, "Precision".
+    #[arg(long, default_value = "auto")]
     precision: Precision,
+    /// Precision of the embedding topic encoder: fp32 (the default: every topic figure of the
+    /// README is fp32), bf16, int8, or auto (as --precision's rule).
+    #[arg(long, default_value = "fp32")]
+    topic_precision: Precision,
     /// Copy each document's text into its record.
     #[arg(long)]
     with_text: bool,
@@ -282,7 +288,7 @@ impl AnnotateArgs {
             method,
             device: self.device,
             engine: self.engine(),
-            precision: self.precision,
+            precision: self.topic_precision,
             calibration,
             adapter,
         })
