@@ -140,6 +140,11 @@ ner-accuracy split="dev": setup setup-test-env
 train-ner-postilla out=".local/ner-train-postilla": setup setup-test-env
     bash scripts/train_ner_postilla.sh {{out}}
 
+# Training speed of `postilla train ner` per engine and precision (fp32 rust-bert, fp32 fused,
+# bf16 fused) on the recipe's data imported by `just train-ner-postilla` (tokens/s at step 150).
+train-speed data=".local/ner-train-postilla/data" steps="150": setup
+    bash scripts/train_speed.sh {{data}} {{steps}}
+
 # A minute-long smoke run of the NER training recipe on 256 sentences (CPU).
 train-smoke: setup setup-test-env
     .local/venv/bin/python training/train_ner.py --limit 256 --epochs 1 --max-length 128 --out .local/train-smoke --compact

@@ -17,13 +17,17 @@
 //!   with one scale per batch cost the most (on dev windows, the share of entity-token labels
 //!   kept went from 93.7 % to 97.2 % by keeping it). Embeddings, layer norm, attention and GELU
 //!   stay fp32. CPU only (fbgemm, x86 with AVX2).
-//! * [`Precision::Auto`] (the NER default): the fastest precision whose dev F1 was measured
-//!   within 0.2 points of fp32 on KIND WN dev and CoNLL-2003 German dev for this kind of
-//!   processor (README, "Precision"): int8 on x86 processors with AVX-512 VNNI
+//! * [`Precision::Auto`] (opt-in; fp32 stays the default): the fastest precision whose dev F1
+//!   was measured within 0.2 points of fp32 on KIND WN dev and CoNLL-2003 German dev for this
+//!   kind of processor (README, "Precision"): int8 on x86 processors with AVX-512 VNNI
 //!   (`avx512_vnni`), where fbgemm's int8 kernels run 1.5x oneDNN's fp32 at −0.16/−0.08 F1;
 //!   fp32 everywhere else (without VNNI int8 was 6 % faster and on the rule's edge, bf16 is
 //!   slower than int8 where both run, and nothing was measured on GPUs). [`Precision::resolve`]
-//!   turns it into one of the three; a model or forward that runs fp32 only gets fp32.
+//!   turns it into one of the three; a model or forward that runs fp32 only gets fp32. It is
+//!   not the default because reduced precisions depend on how documents are batched: the
+//!   fp32 operations between the int8 layers round differently with the batch's shape
+//!   (~1e-7), and such a difference can cross an int8 (or bf16) rounding step, so resumed and
+//!   sharded runs would not reproduce a single run exactly (measured in the README).
 
 use std::fmt;
 use std::str::FromStr;

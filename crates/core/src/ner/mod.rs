@@ -56,9 +56,9 @@ pub struct NerOptions {
     pub device: DeviceChoice,
     /// Forward pass of BERT and XLM-R models (same output; see [`crate::model::encoder`]).
     pub engine: Engine,
-    /// Precision of the forward (see [`crate::model::precision`]); [`Precision::Auto`] by
-    /// default, resolved when the model is loaded ([`NerPipeline::options`] reports the
-    /// precision that runs).
+    /// Precision of the forward (see [`crate::model::precision`]); fp32 by default;
+    /// [`Precision::Auto`] is resolved when the model is loaded ([`NerPipeline::options`]
+    /// reports the precision that runs).
     pub precision: Precision,
 }
 
@@ -72,7 +72,7 @@ impl Default for NerOptions {
             word_boundaries: WordBoundaries::Punctuation,
             device: DeviceChoice::Cpu,
             engine: Engine::default(),
-            precision: Precision::Auto,
+            precision: Precision::Fp32,
         }
     }
 }

@@ -108,13 +108,15 @@ pub struct AnnotateArgs {
     /// choice only.
     #[arg(long, default_value = "auto")]
     matmul: MatmulKernel,
-    /// Precision of the NER model's forward: auto (the default: the fastest precision measured
-    /// within 0.2 dev F1 points of fp32 on this kind of processor, i.e. int8 on x86 processors
-    /// with AVX-512 VNNI, fp32 elsewhere; provenance records the one that ran); fp32; bf16
-    /// (processors with avx512_bf16 or amx_bf16 only, refused elsewhere); int8 (linear layers
-    /// dynamically quantized: per-channel int8 weights, activations quantized per window; CPU
-    /// only). Each one's dev F1 and speed: README, "Precision".
-    #[arg(long, default_value = "auto")]
+    /// Precision of the NER model's forward: fp32 (the default: exact, and the same output
+    /// whatever the batching, so resumed and sharded runs equal a single run); bf16 (processors
+    /// with avx512_bf16 or amx_bf16 only, refused elsewhere); int8 (linear layers dynamically
+    /// quantized: per-channel int8 weights, activations quantized per window; CPU only); auto
+    /// (the fastest precision measured within 0.2 dev F1 points of fp32 on this kind of
+    /// processor: int8 on x86 processors with AVX-512 VNNI, fp32 elsewhere; provenance records
+    /// the one that ran). bf16 and int8 outputs depend slightly on batching. Each one's dev F1
+    /// and speed: README, "Precision".
+    #[arg(long, default_value = "fp32")]
     precision: Precision,
     /// Precision of the embedding topic encoder: fp32 (the default: every topic figure of the
     /// README is fp32), bf16, int8, or auto (as --precision's rule).
