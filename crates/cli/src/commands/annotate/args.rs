@@ -108,8 +108,8 @@ pub struct AnnotateArgs {
     /// choice only.
     #[arg(long, default_value = "auto")]
     matmul: MatmulKernel,
-    /// Precision of the NER model's forward: fp32 (the default: exact, and the same output
-    /// whatever the batching, so resumed and sharded runs equal a single run); bf16 (processors
+    /// Precision of the NER model's forward: fp32 (the default: the same entities whatever the
+    /// batching, so resumed and sharded runs equal a single run); bf16 (processors
     /// with avx512_bf16 or amx_bf16 only, refused elsewhere); int8 (linear layers dynamically
     /// quantized: per-channel int8 weights, activations quantized per window; CPU only); auto
     /// (the fastest precision measured within 0.2 dev F1 points of fp32 on this kind of
