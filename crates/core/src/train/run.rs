@@ -123,8 +123,8 @@ fn check_precision(options: &TrainOptions) -> Result<(), TrainError> {
         ));
     }
     let device = options.device.to_tch().map_err(|e| TrainError::Options(e.to_string()))?;
-    crate::model::Precision::Bf16
-        .check_supported(device, &crate::model::Precision::cpu_flags())
+    crate::model::resolve_precision(crate::model::Precision::Bf16, device)
+        .map(|_| ())
         .map_err(|e| TrainError::Options(e.to_string()))
 }
 
