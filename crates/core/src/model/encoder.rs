@@ -318,11 +318,10 @@ impl Linear {
     /// `x · weightᵀ + bias` computed in bfloat16 from bf16 copies of `x`, the weight and the
     /// bias, as PyTorch's CPU autocast runs `linear` (an int8 layer runs as it is).
     fn apply_autocast_bf16(&self, x: &Tensor, lengths: &[i64]) -> Result<Tensor, tch::TchError> {
-        let bf16 = |t: &Tensor| t.to_kind(Kind::BFloat16);
         match self {
-            Linear::Dense { weight, bias } => bf16(x).f_linear(&bf16(weight), Some(&bf16(bias))),
+            Linear::Dense { weight, bias } => linear_autocast_bf16(x, weight, bias),
             Linear::Parts { weights, biases } => {
-                bf16(x).f_linear(&bf16(&Tensor::f_cat(weights, 0)?), Some(&bf16(&Tensor::f_cat(biases, 0)?)))
+                linear_autocast_bf16(x, &Tensor::f_cat(weights, 0)?, &Tensor::f_cat(biases, 0)?)
             }
             Linear::Int8(q) => q.apply(x, lengths),
         }
@@ -358,6 +357,13 @@ impl Linear {
         }
         y.permute([0, 2, 3, 1]).f_reshape(size)
     }
+}
+
+/// `x · weightᵀ + bias` in bfloat16 on bf16 copies of all three (differentiable casts), as
+/// PyTorch's CPU autocast runs `linear`; the result is bf16.
+pub fn linear_autocast_bf16(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor, tch::TchError> {
+    let bf16 = |t: &Tensor| t.to_kind(Kind::BFloat16);
+    bf16(x).f_linear(&bf16(weight), Some(&bf16(bias)))
 }
 
 struct Layer {

@@ -16,7 +16,7 @@ use super::optim::{clip_grad_norm, AdamW, LinearSchedule};
 use super::options::TrainPrecision;
 use crate::build::hf_export::{write_pt_safetensors, F32Tensor};
 use crate::model::arch::{parse_config, Architecture};
-use crate::model::encoder::{Dropout, FusedEncoder, Positions};
+use crate::model::encoder::{linear_autocast_bf16, Dropout, FusedEncoder, Positions};
 use crate::model::weights::load_weights_available;
 use crate::model::Engine;
 use crate::model::{read_config, weights_file};
@@ -221,8 +221,7 @@ impl Trainer {
                 if train && f.classifier_dropout > 0.0 { hidden.dropout(f.classifier_dropout, true) } else { hidden };
             let (weight, bias) = &f.classifier;
             if f.encoder.autocast_bf16() {
-                let bf16 = |t: &Tensor| t.to_kind(Kind::BFloat16);
-                return Ok(bf16(&hidden).linear(&bf16(weight), Some(&bf16(bias))));
+                return Ok(linear_autocast_bf16(&hidden, weight, bias)?);
             }
             return Ok(hidden.linear(weight, Some(bias)));
         }
