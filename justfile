@@ -135,10 +135,15 @@ ner-package run=".local/ner-train-e3": setup
 ner-accuracy split="dev": setup setup-test-env
     bash scripts/ner_accuracy.sh {{split}}
 
-# The default model's recipe with `postilla train ner` (Rust, tch) instead of training/train_ner.py:
-# the comparison of README *Training a NER model* (about 70 minutes on 2 cores).
+# The default model's recipe with `postilla train ner` (Rust, tch) instead of training/train_ner.py
+# (arguments in scripts/ner_recipe.sh; about 50 minutes on 2 cores).
 train-ner-postilla out=".local/ner-train-postilla": setup setup-test-env
     bash scripts/train_ner_postilla.sh {{out}}
+
+# Wall time and dev F1 of the recipe run by training/train_ner.py and by `postilla train ner`,
+# back to back (README *Training a NER model*; about 100 minutes on an idle 2-core machine).
+train-compare out=".local/train-compare": setup setup-test-env
+    bash scripts/train_compare.sh {{out}}
 
 # Training speed of `postilla train ner` per engine and precision (fp32 rust-bert, fp32 fused,
 # bf16 fused) on the recipe's data imported by `just train-ner-postilla` (tokens/s at step 150).

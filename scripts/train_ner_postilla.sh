@@ -2,8 +2,9 @@
 # The default NER model's recipe run by `postilla train ner` instead of training/train_ner.py:
 # the same gold sets imported as postilla/1 (KIND under Postilla's place convention, as
 # train_ner.py harmonises it), the same labels, partial label for Italian O (MISC), document
-# windows over consecutive sentences, 2 epochs at lr 1e-4, selection on KIND WN dev and CoNLL-2003
-# German dev (sentence by sentence, as train_ner.py's `selection`).
+# windows over consecutive sentences, news spacing on half of the sentences (train_ner.py's
+# --news-share 0.5), 2 epochs at lr 1e-4, selection on KIND WN dev and CoNLL-2003 German dev
+# (sentence by sentence, as train_ner.py's `selection`); the arguments are scripts/ner_recipe.sh's.
 #   scripts/train_ner_postilla.sh [OUT_DIR] [EXTRA postilla train ARGS...]
 # EPOCHS=N (environment) trains N epochs instead of 2 (the 1-epoch wall-time comparison).
 set -euo pipefail
@@ -24,9 +25,6 @@ $p import kind "$d/WN_dev.tsv" -o "$d/kind-WN-dev.jsonl"
 $p import conll "$data/it/evalita2009/train.tsv" -o "$d/evalita-train.jsonl"
 $p import conll "$data/de/conll2003/train.tsv" -o "$d/conll-de-train.jsonl"
 $p import conll --doc-per-sentence "$data/de/conll2003/dev.tsv" -o "$d/conll-de-dev.jsonl"
-italian=("$d/kind-WN-train.jsonl" "$d/kind-FIC-train.jsonl" "$d/kind-ADG-train.jsonl" "$d/evalita-train.jsonl")
-args=(train ner --train "${italian[@]}" "$d/conll-de-train.jsonl"
-      --dev "$d/kind-WN-dev.jsonl" "$d/conll-de-dev.jsonl"
-      --labels PER,ORG,LOC,MISC --epochs "${EPOCHS:-2}" --lr 1e-4 --threads 2 -o "$out/model")
-for f in "${italian[@]}"; do args+=(--missing-types "$f:MISC" --join-records "$f"); done
-time $p "${args[@]}" "$@"
+source scripts/ner_recipe.sh
+ner_recipe_args "$d" "${EPOCHS:-2}"
+time $p "${recipe_args[@]}" -o "$out/model" "$@"

@@ -13,16 +13,13 @@ steps=${2:-150}
 p=target/release/postilla
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-italian=("$d/kind-WN-train.jsonl" "$d/kind-FIC-train.jsonl" "$d/kind-ADG-train.jsonl" "$d/evalita-train.jsonl")
-args=(train ner --train "${italian[@]}" "$d/conll-de-train.jsonl"
-      --dev "$d/kind-WN-dev.jsonl" "$d/conll-de-dev.jsonl"
-      --labels PER,ORG,LOC,MISC --epochs 2 --lr 1e-4 --threads 2 --news-share 0.5)
-for f in "${italian[@]}"; do args+=(--missing-types "$f:MISC" --join-records "$f"); done
+source scripts/ner_recipe.sh
+ner_recipe_args "$d" 2
 for config in "fp32 rust-bert" "fp32 fused" "bf16 fused"; do
     read -r precision engine <<< "$config"
     out=$work/$precision-$engine
     log=$work/$precision-$engine.log
-    $p "${args[@]}" --precision "$precision" --engine "$engine" -o "$out" > "$log" 2>&1 &
+    $p "${recipe_args[@]}" --precision "$precision" --engine "$engine" -o "$out" > "$log" 2>&1 &
     pid=$!
     until grep -q "step $steps/" "$log" 2>/dev/null; do
         if ! kill -0 "$pid" 2>/dev/null; then

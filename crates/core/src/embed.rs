@@ -100,12 +100,9 @@ impl SentenceEncoder {
             }
             Engine::RustBert => None,
         };
-        if fused.is_none() && precision != Precision::Fp32 && asked != Precision::Auto {
-            return Err(ModelError::UnsupportedPrecision {
-                precision: precision.as_str().into(),
-                reason: "reduced precisions run in the fused forward only (this encoder runs rust-bert's)".into(),
-            });
-        }
+        crate::model::check_forward_precision(asked, precision, fused.is_some(), || {
+            "reduced precisions run in the fused forward only (this encoder runs rust-bert's)".into()
+        })?;
         let specials = tokenizer.ids("", true)?;
         let (bos, eos) = match specials.as_slice() {
             [b, e] => (*b, *e),

@@ -85,9 +85,9 @@ struct NerArgs {
     /// and attention in bfloat16; fused forward only; on CPUs with avx512_bf16 or amx_bf16).
     #[arg(long, default_value = "fp32")]
     precision: TrainPrecision,
-    /// Forward pass: rust-bert (its modules; the default in fp32) or fused (Postilla's fused
-    /// BERT/XLM-R forward: fused attention and GELU; the same steps; the default in bf16, which
-    /// only it runs).
+    /// Forward pass: fused (the default: Postilla's fused BERT/XLM-R forward, with libtorch's
+    /// attention and GELU kernels; about 9 % faster per step than rust-bert's on 2 cores; the
+    /// only one that trains in bf16) or rust-bert (its modules; the same steps).
     #[arg(long)]
     engine: Option<Engine>,
     /// Train the word embeddings too (default: frozen, as the recipe of models/ner-it-de).
@@ -141,10 +141,7 @@ impl NerArgs {
         o.threads = self.threads;
         o.device = self.device;
         o.precision = self.precision;
-        o.engine = self.engine.unwrap_or(match self.precision {
-            TrainPrecision::Bf16 => Engine::default(),
-            TrainPrecision::Fp32 => Engine::RustBert,
-        });
+        o.engine = self.engine.unwrap_or_default();
         o.freeze_embeddings = !self.train_embeddings;
         o.missing_types = self.missing_types;
         o.single_share = self.single_share;

@@ -75,6 +75,22 @@ pub fn resolve_precision(precision: Precision, device: tch::Device) -> Result<Pr
     Ok(resolved)
 }
 
+/// Refuses an explicitly asked reduced precision where the model runs through rust-bert's
+/// forward, which is fp32 only (`fused` is false); `auto` falls back to fp32 there. `resolved`
+/// is what [`resolve_precision`] made of `asked`; `reason` says which model and why it is not
+/// fused, for the error.
+pub fn check_forward_precision(
+    asked: Precision,
+    resolved: Precision,
+    fused: bool,
+    reason: impl FnOnce() -> String,
+) -> Result<(), ModelError> {
+    if fused || resolved == Precision::Fp32 || asked == Precision::Auto {
+        return Ok(());
+    }
+    Err(ModelError::UnsupportedPrecision { precision: resolved.as_str().into(), reason: reason() })
+}
+
 /// Reads and parses a model directory's `config.json`.
 pub fn read_config(dir: &Path) -> Result<serde_json::Value, ModelError> {
     let path = dir.join("config.json");

@@ -116,7 +116,6 @@ impl NerPipeline {
     /// Loads a token-classification model directory.
     pub fn load(dir: &Path, options: NerOptions) -> Result<Self, ModelError> {
         let device = options.device.to_tch()?;
-        crate::model::resolve_precision(options.precision, device)?;
         let classifier = TokenClassifier::load(dir, device, options.engine, options.precision)?;
         // the options report what runs: `auto` resolved (as `max_length` is capped below)
         let mut options = options;

@@ -61,13 +61,13 @@ pub struct TokenClassifier {
 impl TokenClassifier {
     /// Loads a model directory onto `device`; `engine` chooses the forward pass of BERT and
     /// XLM-R models (see [`crate::model::encoder`]), `precision` its precision
-    /// ([`Precision::Auto`] resolved for this processor; fp32 where only rust-bert's forward
-    /// runs). An explicit precision other than fp32 needs the fused forward
-    /// ([`ModelError::UnsupportedPrecision`] otherwise); whether the processor runs it fast is
-    /// not checked here ([`crate::ner::NerPipeline::load`] checks).
+    /// ([`crate::model::resolve_precision`]: [`Precision::Auto`] resolved for this processor,
+    /// a precision the processor cannot run refused; fp32 where only rust-bert's forward runs).
+    /// An explicit precision other than fp32 needs the fused forward
+    /// ([`ModelError::UnsupportedPrecision`] otherwise).
     pub fn load(dir: &Path, device: Device, engine: Engine, precision: Precision) -> Result<Self, ModelError> {
         let asked = precision;
-        let precision = asked.resolve(device, &Precision::cpu_flags());
+        let precision = crate::model::resolve_precision(asked, device)?;
         let loaded = load_classifier::<Network>(dir, device)?;
         let (max_position_embeddings, pad_token_id) = (loaded.max_position_embeddings(), loaded.pad_token_id());
         let LoadedClassifier { network, vs, config } = loaded;
@@ -81,17 +81,9 @@ impl TokenClassifier {
             }
             _ => None,
         };
-        // `auto` falls back to fp32 where only rust-bert's forward runs; an explicit reduced
-        // precision is refused there
-        if fused.is_none() && precision != Precision::Fp32 && asked != Precision::Auto {
-            return Err(ModelError::UnsupportedPrecision {
-                precision: precision.as_str().into(),
-                reason: format!(
-                    "{} runs {architecture:?} models through rust-bert's forward, which is fp32 only",
-                    dir.display()
-                ),
-            });
-        }
+        crate::model::check_forward_precision(asked, precision, fused.is_some(), || {
+            format!("{} runs {architecture:?} models through rust-bert's forward, which is fp32 only", dir.display())
+        })?;
         Ok(TokenClassifier { network, fused, vs, architecture, id2label, max_position_embeddings, pad_token_id })
     }
 

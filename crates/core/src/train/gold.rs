@@ -7,6 +7,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use postilla_annotator::record::AnnotationRecord;
+use postilla_annotator::text::slice_chars;
 
 use super::error::TrainError;
 
@@ -109,13 +110,11 @@ fn check_record(record: &AnnotationRecord) -> Result<(), String> {
             "has no text: training needs gold with its text (what `postilla import` writes; records of `postilla annotate` need --with-text)".into(),
         );
     };
-    let n_chars = text.chars().count();
     let mut previous_end = 0;
     for e in &record.entities {
-        if e.start >= e.end || e.end > n_chars {
-            return Err(format!("entity [{}, {}) lies outside the text of {n_chars} code points", e.start, e.end));
-        }
-        let surface: String = text.chars().skip(e.start).take(e.end - e.start).collect();
+        let surface = slice_chars(text, e.start, e.end).filter(|_| e.start < e.end).ok_or_else(|| {
+            format!("entity [{}, {}) lies outside the text of {} code points", e.start, e.end, text.chars().count())
+        })?;
         if surface != e.text {
             return Err(format!("entity [{}, {}) is {:?} in the text, not {:?}", e.start, e.end, surface, e.text));
         }

@@ -10,10 +10,11 @@
 //!    segments and document-context windows;
 //! 3. [`batches`]: length-bucketed batches and their tensors;
 //! 4. [`trainer`]: the network built from the base directory, one step = forward in training
-//!    mode (fp32, or bf16 autocast in the fused forward:
-//!    [`crate::model::encoder::FusedEncoder::for_training`]), [`trainer::partial_label_loss`],
-//!    backward, then [`optim`] (global-norm clipping, AdamW, the linear warm-up/decay
-//!    schedule, all with PyTorch's semantics);
+//!    mode (by default Postilla's fused forward over the network's variables,
+//!    [`crate::model::encoder::FusedEncoder::for_training`], in fp32 or bf16 autocast; or
+//!    rust-bert's `forward_t`), [`trainer::partial_label_loss`], backward, then [`optim`]
+//!    (global-norm clipping, AdamW — one pass per element on the CPU —, the linear
+//!    warm-up/decay schedule, all with PyTorch's semantics);
 //! 5. [`evaluate`]: after every epoch the model is scored on the development files by the
 //!    code of `postilla annotate` and `postilla eval` (strict micro-F1), the best kept;
 //! 6. [`checkpoint`]: every epoch is checkpointed (weights, moments, progress); `resume`

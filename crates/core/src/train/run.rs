@@ -15,9 +15,9 @@ use super::evaluate::{dev_types, score, DevScores};
 use super::examples::{encode, epoch_examples, Example, LabelScheme};
 use super::gold::GoldSet;
 use super::optim::LinearSchedule;
-use super::options::{TrainOptions, TrainPrecision};
+use super::options::TrainOptions;
 use super::rng::SplitMix64;
-use super::trainer::{Trainer, TrainerSettings};
+use super::trainer::{check_precision, Trainer, TrainerSettings};
 use crate::model::arch::Architecture;
 use crate::model::manifest::{hash_file, Manifest, MANIFEST_FILE};
 use crate::ner::tokens::DocTokenizer;
@@ -110,28 +110,10 @@ struct Setup {
     device: Device,
 }
 
-/// bf16 training needs the fused forward and, on the CPU, a processor with bf16 instructions
-/// (elsewhere oneDNN emulates bf16, several times slower than fp32).
-fn check_precision(options: &TrainOptions) -> Result<(), TrainError> {
-    if options.precision != TrainPrecision::Bf16 {
-        return Ok(());
-    }
-    if options.engine == crate::model::Engine::RustBert {
-        return Err(TrainError::Options(
-            "--precision bf16 runs in the fused forward: add --engine fused (rust-bert's forward trains in fp32)"
-                .into(),
-        ));
-    }
-    let device = options.device.to_tch().map_err(|e| TrainError::Options(e.to_string()))?;
-    crate::model::resolve_precision(crate::model::Precision::Bf16, device)
-        .map(|_| ())
-        .map_err(|e| TrainError::Options(e.to_string()))
-}
-
 /// Trains a token classifier (see the module docs of [`crate::train`]).
 pub fn train_ner(options: &TrainOptions, on_event: &mut dyn FnMut(TrainEvent<'_>)) -> Result<TrainSummary, TrainError> {
     options.validate()?;
-    check_precision(options)?;
+    check_precision(options.precision, options.engine, options.device.to_tch()?)?;
     if options.threads > 0 {
         tch::set_num_threads(options.threads as i32);
     }
@@ -365,11 +347,7 @@ fn end_epoch(
     let scores = score_trainer(options, setup, trainer, &format!("epoch-{epoch}"), state.steps)?;
     on_event(TrainEvent::Evaluated(&scores));
     let trained = trainer.trained_state();
-    if state.best.as_ref().is_none_or(|b| scores.selection > b.selection) {
-        checkpoint.write_tensors("best.safetensors", &trained)?;
-        state.best = Some(scores.clone());
-    }
-    state.history.push(scores);
+    record_scores(state, checkpoint, scores, &trained)?;
     let mut named = trained;
     named.extend(trainer.optimizer_state());
     checkpoint.write_tensors(&epoch_file(epoch), &named)?;
@@ -490,8 +468,19 @@ fn average_last_two(
         .map_err(|m| TrainError::Checkpoint { path: checkpoint.dir().into(), message: m })?;
     let scores = score_trainer(options, setup, trainer, "average-last-2", state.steps)?;
     on_event(TrainEvent::Evaluated(&scores));
+    record_scores(state, checkpoint, scores, &averaged)
+}
+
+/// Adds a candidate's dev scores to the history; when they beat the best so far, its weights
+/// become `best.safetensors`.
+fn record_scores(
+    state: &mut RunState,
+    checkpoint: &Checkpoint,
+    scores: DevScores,
+    weights: &[(String, tch::Tensor)],
+) -> Result<(), TrainError> {
     if state.best.as_ref().is_none_or(|b| scores.selection > b.selection) {
-        checkpoint.write_tensors("best.safetensors", &averaged)?;
+        checkpoint.write_tensors("best.safetensors", weights)?;
         state.best = Some(scores.clone());
     }
     state.history.push(scores);

@@ -12,7 +12,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use super::batches::TrainBatch;
 use super::error::TrainError;
-use super::optim::{clip_grad_norm, AdamW, LinearSchedule};
+use super::optim::{clip_coefficient, AdamW, LinearSchedule};
 use super::options::TrainPrecision;
 use crate::build::hf_export::{write_pt_safetensors, F32Tensor};
 use crate::model::arch::{parse_config, Architecture};
@@ -153,11 +153,30 @@ fn trained_config(
     Ok((config, architecture, keeps_head))
 }
 
+/// Refuses bf16 training where it cannot run: with rust-bert's forward (fp32 only), or on a CPU
+/// without bf16 instructions (oneDNN would emulate bf16, several times slower than fp32).
+/// [`Trainer::new`] checks it; so does [`crate::train::train_ner`] before it prepares the data.
+pub fn check_precision(precision: TrainPrecision, engine: Engine, device: Device) -> Result<(), TrainError> {
+    if precision != TrainPrecision::Bf16 {
+        return Ok(());
+    }
+    if engine == Engine::RustBert {
+        return Err(TrainError::Options(
+            "--precision bf16 runs in the fused forward: add --engine fused (rust-bert's forward trains in fp32)"
+                .into(),
+        ));
+    }
+    crate::model::resolve_precision(crate::model::Precision::Bf16, device)
+        .map(|_| ())
+        .map_err(|e| TrainError::Options(e.to_string()))
+}
+
 impl Trainer {
     /// Builds the network for `labels` (IOB2, `O` first) from the base directory: encoder
     /// weights from the base, the head from the base when it has exactly these labels, else
     /// initialised as transformers does (normal, σ = `initializer_range`; zero bias).
     pub fn new(base: &Path, labels: &[String], settings: TrainerSettings, device: Device) -> Result<Self, TrainError> {
+        check_precision(settings.precision, settings.engine, device)?;
         let (config, architecture, keeps_head) = trained_config(base, labels, settings.dropout)?;
         let weights = weights_file(base)?;
         if weights.extension().and_then(|e| e.to_str()) != Some("safetensors") {
@@ -245,9 +264,9 @@ impl Trainer {
             return Err(TrainError::Diverged { step: self.optimizer.steps as usize + 1, loss: value });
         }
         loss.backward();
-        clip_grad_norm(&self.params, self.settings.clip_norm);
+        let (_, grad_scale) = clip_coefficient(&self.params, self.settings.clip_norm);
         let lr = self.settings.lr * self.settings.schedule.factor(self.optimizer.steps as usize);
-        self.optimizer.step(&self.params, lr);
+        self.optimizer.step(&self.params, lr, grad_scale);
         for p in &mut self.params {
             p.zero_grad();
         }
