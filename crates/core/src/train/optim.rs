@@ -52,7 +52,7 @@ impl AdamW {
     /// libtorch's thread count: PyTorch's loop of tensor operations reads and writes each of
     /// them several times (about 20 passes of the parameters' size per step against 7), which
     /// made a step of e5-small about 10 % slower than PyTorch's. The arithmetic is PyTorch's,
-    /// operation by operation in fp32 ([`update_elements`]); elsewhere (CUDA) the same
+    /// operation by operation in fp32 (`update_elements`); elsewhere (CUDA) the same
     /// operations run as tensor operations.
     pub fn step(&mut self, params: &[Tensor], lr: f64, grad_scale: f32) {
         let _guard = tch::no_grad_guard();
