@@ -2,16 +2,19 @@
 //! how far each stays from fp32, the errors for precisions that cannot run, and provenance.
 //!
 //! Stated tolerances (README, "Precision"), on the five seed articles:
-//! * int8: at least 97 % of the tokens keep fp32's label, at least 90 % of fp32's entity spans
+//! * int8: at least 99 % of the tokens keep fp32's label, at least 97 % of fp32's entity spans
 //!   come out identical (span and type), and the strict F1 against the seed gold stays within
-//!   3 points of fp32's; the differences are printed (run with `--nocapture`).
+//!   1 point of fp32's; the differences are printed (run with `--nocapture`).
 //! * bf16: at least 98 % of the tokens keep fp32's label (checked on every machine through the
 //!   model API, which does not refuse emulated bf16; the CLI does, see below).
 //! * both: no logit moves by 3 or more, and some move (the precision is really applied).
 //! * the embedding topic encoder in int8 (`--topic-precision`): every seed keeps its top topic,
 //!   whose score moves by less than 0.1.
+//! * int8 is independent of batching: a window's logits are bit-for-bit the same alone and in
+//!   a padded batch, and the entities the same with batch size 1 and 16.
 //! * the default is fp32; `--precision auto` runs the precision of the rule for this processor
-//!   (int8 with AVX-512 VNNI, fp32 elsewhere and under rust-bert's forward) and provenance
+//!   (bf16 on AMD processors with bf16 instructions, fp32 elsewhere and under rust-bert's
+//!   forward) and provenance
 //!   names that one, never `auto`.
 
 mod common;
@@ -19,7 +22,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{postilla, read_jsonl, run, stderr};
-use postilla_core::model::{Engine, Precision};
+use postilla_core::model::{Engine, MatmulKernel, Precision};
 use postilla_core::ner::model::TokenClassifier;
 use postilla_core::ner::{NerOptions, NerPipeline};
 use postilla_core::text::TextTokenizer;
@@ -93,7 +96,7 @@ fn int8_and_bf16_token_labels_stay_within_tolerance_of_fp32() {
     let fp32 = labels(&fp32_logits);
     assert!(fp32.len() > 1000, "{} tokens", fp32.len());
     assert!(fp32.iter().filter(|&&l| l != 0).count() > 50, "fp32 finds entity tokens");
-    for (precision, least) in [(Precision::Int8, 0.97), (Precision::Bf16, 0.98)] {
+    for (precision, least) in [(Precision::Int8, 0.99), (Precision::Bf16, 0.98)] {
         let classifier = load(precision);
         assert_eq!(classifier.precision(), precision);
         let logits = token_logits(&classifier, &ids, &mask);
@@ -142,13 +145,41 @@ fn int8_entity_spans_stay_within_tolerance_of_fp32() {
     for span in int8.difference(&fp32) {
         eprintln!("  int8 only: {span:?}");
     }
-    assert!(share >= 0.90, "only {share:.3} of the entity spans survive int8");
+    assert!(share >= 0.97, "only {share:.3} of the entity spans survive int8");
+}
+
+#[test]
+fn int8_logits_of_a_window_are_the_same_alone_and_in_a_padded_batch() {
+    // activations are quantized per token, the int8 products are exact and int8 attends window
+    // by window, so a window's logits do not move by a bit with the batch around it
+    let dir = default_model_dir();
+    let (full_ids, full_mask) = seed_batch(&dir);
+    // windows of different lengths, right-padded as the pipeline pads them
+    let width = full_ids.size()[1];
+    let keep = Tensor::arange(width, (Kind::Int64, Device::Cpu))
+        .unsqueeze(0)
+        .lt_tensor(&(Tensor::from_slice(&[256i64, 200, 131, 77, 240]).narrow(0, 0, full_ids.size()[0]).unsqueeze(1)));
+    let mask = &full_mask * keep.to_kind(Kind::Int64);
+    let ids = full_ids.where_self(&mask.ne(0), &Tensor::from(1i64));
+    let classifier = TokenClassifier::load(&dir, Device::Cpu, Engine::default(), Precision::Int8).expect("load");
+    let together = token_logits(&classifier, &ids, &mask);
+    let lengths = Vec::<i64>::try_from(mask.sum_dim_intlist(&[1i64][..], false, Kind::Int64)).expect("lengths");
+    assert!(lengths.iter().any(|&n| n < ids.size()[1]), "the batch has padding");
+    let mut row = 0;
+    for (b, &n) in lengths.iter().enumerate() {
+        let window = |t: &Tensor| t.narrow(0, b as i64, 1).narrow(1, 0, n);
+        let alone = token_logits(&classifier, &window(&ids), &window(&mask));
+        assert!(
+            alone.equal(&together.narrow(0, row, n)),
+            "window {b} ({n} tokens): logits differ alone and in the batch"
+        );
+        row += n;
+    }
 }
 
 #[test]
 fn int8_entities_do_not_depend_on_the_other_documents_of_a_batch() {
-    // activations are quantized per window over its real tokens, not per batch; on the seeds
-    // no span changes (on larger corpora 0.2 % do: README, "Precision")
+    // see above; through the whole pipeline (windows, batches, decoding)
     let (alone, together) = (spans_in_batches_of(Precision::Int8, 1), spans_in_batches_of(Precision::Int8, 16));
     assert!(alone.len() > 100);
     assert_eq!(alone, together, "int8 spans change with the batch");
@@ -172,7 +203,7 @@ fn int8_seed_gold_f1_and_provenance() {
     let fp32 = seed_gold_f1("fp32", &dir.path().join("fp32.jsonl"));
     let int8 = seed_gold_f1("int8", &dir.path().join("int8.jsonl"));
     eprintln!("seed gold strict F1 (PER/ORG/LOC): fp32 {fp32:.4}, int8 {int8:.4}");
-    assert!(int8 >= fp32 - 0.03, "int8 F1 {int8:.4} is more than 3 points under fp32's {fp32:.4}");
+    assert!(int8 >= fp32 - 0.01, "int8 F1 {int8:.4} is more than 1 point under fp32's {fp32:.4}");
     for (name, precision) in [("fp32.jsonl", "fp32"), ("int8.jsonl", "int8")] {
         for r in read_jsonl(&dir.path().join(name)) {
             assert_eq!(r["provenance"]["params"]["precision"], precision, "provenance names the precision");
@@ -246,7 +277,10 @@ fn the_default_is_fp32_and_auto_is_resolved_for_this_processor_and_recorded() {
     for r in precision_of(&[], "default.jsonl") {
         assert_eq!(r["provenance"]["params"]["precision"], "fp32", "the default");
     }
-    let expected = if Precision::cpu_flags().split_whitespace().any(|f| f == "avx512_vnni") { "int8" } else { "fp32" };
+    // the rule, written out: bf16 on AMD processors with AVX512-BF16, fp32 elsewhere
+    let amd = MatmulKernel::cpu_vendor().as_deref() == Some("AuthenticAMD");
+    let bf16 = Precision::cpu_flags().split_whitespace().any(|f| f == "avx512_bf16");
+    let expected = if amd && bf16 { "bf16" } else { "fp32" };
     let auto = precision_of(&["--precision", "auto"], "auto.jsonl");
     let explicit = precision_of(&["--precision", expected], "explicit.jsonl");
     for (a, b) in auto.iter().zip(&explicit) {

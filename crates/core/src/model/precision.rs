@@ -7,27 +7,25 @@
 //!   costs nothing) and the encoder's output returns to fp32 for the classifier. Fast only on
 //!   processors with bf16 instructions (AVX512-BF16 or AMX-BF16); elsewhere oneDNN emulates
 //!   it, several times slower than fp32, so [`Precision::check_supported`] refuses it there.
-//! * [`Precision::Int8`]: dynamic quantization of the linear layers, as PyTorch's
-//!   `quantize_dynamic` and ONNX Runtime do: weights quantized once per output channel
-//!   (symmetric, 7-bit magnitude: see [`crate::model::encoder`] for why 7 bits), activations
-//!   quantized per batch from their observed range (asymmetric, 8-bit) by fbgemm, int32
-//!   accumulation. Quantized: the query/key/value, attention output and feed-forward up
-//!   projections (two thirds of the encoder's multiply-adds). The feed-forward down projection
-//!   stays fp32: its input, the GELU output, has the longest-tailed range, and quantizing it
-//!   with one scale per batch cost the most (on dev windows, the share of entity-token labels
-//!   kept went from 93.7 % to 97.2 % by keeping it). Embeddings, layer norm, attention and GELU
-//!   stay fp32. CPU only (fbgemm, x86 with AVX2).
+//! * [`Precision::Int8`]: dynamic quantization of every linear layer of the encoder
+//!   ([`crate::model::int8`]): weights quantized once per output channel (symmetric, 8-bit),
+//!   activations quantized per token from that token's own range (asymmetric, 8-bit), products
+//!   in int8 with exact int32 sums (libtorch's `_int_mm`, oneDNN), GELU fused between the
+//!   feed-forward projections, and attention computed window by window over its real tokens.
+//!   A window's output is then bit-for-bit the same whatever batch it comes in, so resumed and
+//!   sharded runs reproduce a single run. Embeddings, layer norm, attention and the classifier
+//!   head stay fp32. CPU only (x86 with AVX2).
 //! * [`Precision::Auto`] (opt-in; fp32 stays the default): the fastest precision whose dev F1
 //!   was measured within 0.2 points of fp32 on KIND WN dev and CoNLL-2003 German dev for this
-//!   kind of processor (README, "Precision"): int8 on x86 processors with AVX-512 VNNI
-//!   (`avx512_vnni`), where fbgemm's int8 kernels run 1.5x oneDNN's fp32 at −0.16/−0.08 F1;
-//!   fp32 everywhere else (without VNNI int8 was 6 % faster and on the rule's edge, bf16 is
-//!   slower than int8 where both run, and nothing was measured on GPUs). [`Precision::resolve`]
-//!   turns it into one of the three; a model or forward that runs fp32 only gets fp32. It is
-//!   not the default because reduced precisions depend on how documents are batched: the
-//!   fp32 operations between the int8 layers round differently with the batch's shape
-//!   (~1e-7), and such a difference can cross an int8 (or bf16) rounding step, so resumed and
-//!   sharded runs would not reproduce a single run exactly (measured in the README).
+//!   kind of processor (README, "Precision"): bf16 on AMD processors with bf16 instructions
+//!   (Zen 4: −0.07 / +0.01 F1, 1.35x fp32's speed), fp32 everywhere else (on an Intel Xeon
+//!   with AVX512-BF16 and no AMX bf16 ran slower than fp32; int8, the fastest, measured
+//!   −0.03 / −0.31 and so outside the rule; nothing was measured on GPUs). [`Precision::resolve`] turns it into
+//!   one of the three; a model or forward that runs fp32 only gets fp32. fp32 is the default
+//!   because it is the reference every figure of the model card is measured in, and bf16's
+//!   entities depend slightly on how documents are batched (its matrix products round with the
+//!   batch's shape), so resumed and sharded runs in bf16 would not reproduce a single run
+//!   exactly (measured in the README).
 
 use std::fmt;
 use std::str::FromStr;
@@ -45,7 +43,7 @@ pub enum Precision {
     Fp32,
     /// bfloat16 weights and activations, fp32 accumulation.
     Bf16,
-    /// int8 linear layers (per-channel weights, per-batch activations), fp32 elsewhere.
+    /// int8 linear layers (per-channel weights, per-token activations), fp32 elsewhere.
     Int8,
     /// The fastest measured precision for this processor (see the module docs), resolved
     /// when a model is loaded ([`Precision::resolve`]).
@@ -64,21 +62,28 @@ impl Precision {
     }
 
     /// The precision that runs for this choice on `device` with a processor whose
-    /// `/proc/cpuinfo` `flags` line is `cpu_flags`: [`Precision::Auto`] becomes int8 on CPUs
-    /// with AVX-512 VNNI and fp32 elsewhere; the others stay as they are.
+    /// `/proc/cpuinfo` `flags` line is `cpu_flags` and whose `vendor_id` is `cpu_vendor`:
+    /// [`Precision::Auto`] becomes bf16 on AMD processors with bf16 instructions (AVX512-BF16:
+    /// Zen 4 and later, where bf16 was measured within the rule and faster than fp32) and fp32
+    /// elsewhere (on an Intel Xeon with AVX512-BF16 but no AMX, bf16 ran slower than fp32);
+    /// the others stay as they are.
     ///
     /// ```
     /// use postilla_core::model::Precision;
     /// use tch::Device;
-    /// assert_eq!(Precision::Auto.resolve(Device::Cpu, "avx2 avx512f avx512_vnni"), Precision::Int8);
-    /// assert_eq!(Precision::Auto.resolve(Device::Cpu, "avx2 fma"), Precision::Fp32);
-    /// assert_eq!(Precision::Auto.resolve(Device::Cuda(0), "avx512_vnni"), Precision::Fp32);
-    /// assert_eq!(Precision::Bf16.resolve(Device::Cpu, "avx2"), Precision::Bf16);
+    /// let zen4 = "avx2 avx512f avx512_vnni avx512_bf16";
+    /// assert_eq!(Precision::Auto.resolve(Device::Cpu, zen4, Some("AuthenticAMD")), Precision::Bf16);
+    /// assert_eq!(Precision::Auto.resolve(Device::Cpu, zen4, Some("GenuineIntel")), Precision::Fp32);
+    /// assert_eq!(Precision::Auto.resolve(Device::Cpu, "avx2 fma", Some("AuthenticAMD")), Precision::Fp32);
+    /// assert_eq!(Precision::Auto.resolve(Device::Cuda(0), zen4, Some("AuthenticAMD")), Precision::Fp32);
+    /// assert_eq!(Precision::Bf16.resolve(Device::Cpu, "avx2", None), Precision::Bf16);
     /// ```
-    pub fn resolve(self, device: tch::Device, cpu_flags: &str) -> Precision {
+    pub fn resolve(self, device: tch::Device, cpu_flags: &str, cpu_vendor: Option<&str>) -> Precision {
         let has = |flag: &str| cpu_flags.split_whitespace().any(|f| f == flag);
         match (self, device) {
-            (Precision::Auto, tch::Device::Cpu) if has("avx512_vnni") && has("avx2") => Precision::Int8,
+            (Precision::Auto, tch::Device::Cpu) if cpu_vendor == Some("AuthenticAMD") && has("avx512_bf16") => {
+                Precision::Bf16
+            }
             (Precision::Auto, _) => Precision::Fp32,
             (precision, _) => precision,
         }
@@ -115,9 +120,10 @@ impl Precision {
             (Precision::Bf16, _) => Ok(()),
             (Precision::Int8, tch::Device::Cpu) if has("avx2") => Ok(()),
             (Precision::Int8, tch::Device::Cpu) => {
-                Err("int8 runs on fbgemm, which needs a processor with AVX2 (avx2 in /proc/cpuinfo)".into())
+                Err("int8 runs on oneDNN's integer kernels, which need a processor with AVX2 (avx2 in /proc/cpuinfo)"
+                    .into())
             }
-            (Precision::Int8, _) => Err("int8 runs on the CPU only (fbgemm): use --precision bf16 on a GPU".into()),
+            (Precision::Int8, _) => Err("int8 runs on the CPU only: use --precision bf16 on a GPU".into()),
         };
         reason.err()
     }

@@ -108,14 +108,13 @@ pub struct AnnotateArgs {
     /// choice only.
     #[arg(long, default_value = "auto")]
     matmul: MatmulKernel,
-    /// Precision of the NER model's forward: fp32 (the default: the same entities whatever the
-    /// batching, so resumed and sharded runs equal a single run); bf16 (processors
-    /// with avx512_bf16 or amx_bf16 only, refused elsewhere); int8 (linear layers dynamically
-    /// quantized: per-channel int8 weights, activations quantized per window; CPU only); auto
-    /// (the fastest precision measured within 0.2 dev F1 points of fp32 on this kind of
-    /// processor: int8 on x86 processors with AVX-512 VNNI, fp32 elsewhere; provenance records
-    /// the one that ran). bf16 and int8 outputs depend slightly on batching. Each one's dev F1
-    /// and speed: README, "Precision".
+    /// Precision of the NER model's forward: fp32 (the default, the reference of every figure);
+    /// bf16 (processors with avx512_bf16 or amx_bf16 only, refused elsewhere; its entities
+    /// depend slightly on batching); int8 (every linear layer in int8: per-channel weights,
+    /// activations quantized per token, exact integer products; the same entities whatever the
+    /// batching; CPU only, the fastest); auto (the fastest precision measured within 0.2 dev F1
+    /// points of fp32 on this kind of processor: bf16 on AMD processors with avx512_bf16,
+    /// fp32 elsewhere; provenance records the one that ran). Each one's dev F1 and speed: README, "Precision".
     #[arg(long, default_value = "fp32")]
     precision: Precision,
     /// Precision of the embedding topic encoder: fp32 (the default: every topic figure of the

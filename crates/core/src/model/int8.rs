@@ -1,0 +1,660 @@
+//! Int8 linear layers for [`Precision::Int8`](crate::model::Precision::Int8): per-channel int8
+//! weights, activations quantized per token, products in integers.
+//!
+//! A layer `y = x · wᵀ + b` is computed as
+//!
+//! 1. each weight row (output channel) `o` scaled to `[-127, 127]` once, when the model loads:
+//!    `q_w[o] = round(w[o] / s_w[o])`, `s_w[o] = max |w[o]| / 127`;
+//! 2. each activation row (one token) mapped onto all 256 int8 values at every call, from its
+//!    own minimum (to −128) to its own maximum (to 127), zero exactly representable:
+//!    `x[t] ≈ s_x[t] · (q_x[t] − z[t])` (`quantize_rows`);
+//! 3. `q_x · q_wᵀ` in int8 with exact int32 sums: libtorch's `_int_mm` (oneDNN's s8s8s32
+//!    product, VNNI's `vpdpbusd` on processors that have it);
+//! 4. `y[t][o] = (acc[t][o] − z[t] · Σₖ q_w[o][k]) · s_x[t] · s_w[o] + b[o]` in fp32, written
+//!    over the int32 sums in place (`dequantize_rows`).
+//!
+//! Each token's result depends on that token's activations alone: no range is shared with the
+//! other tokens, windows or documents of a batch, and integer sums have no rounding order, so
+//! the quantized products give the same numbers whatever the batch. (The encoder also attends
+//! window by window in int8, so that nothing else depends on the batch either: see
+//! `attention_per_window` in [`crate::model::encoder`].) Every linear layer runs in int8, the
+//! feed-forward down projection included: with per-token ranges its GELU inputs, the
+//! longest-tailed ones, no longer cost more than the others; the feed-forward block goes from
+//! the up projection's int32 sums through GELU to the down projection's int8 input in one pass
+//! (`Int8Linear::apply_gelu_quantized`). Accuracy against fp32: README, *Precision*.
+//!
+//! Steps 2 and 4 are one pass each over the rows, in Rust, compiled for the processor's widest
+//! vector instructions and split across libtorch's own OpenMP threads
+//! ([`crate::runtime::parallel_parts`]): written as libtorch tensor operations they took six
+//! passes over the activations and cost more than the products saved.
+
+use std::sync::Mutex;
+
+use tch::{Kind, Tensor};
+
+use crate::runtime::parallel_parts;
+
+/// The largest magnitude of a quantized weight (symmetric int8; −128 is never used).
+const INT8_MAX: f32 = 127.0;
+
+/// 1.5·2²³: for |v| < 2²², `v + ROUND_MAGIC` has no bits below 1, so the addition rounds `v`
+/// to the nearest integer (ties to even), which the sum's low mantissa bits then hold.
+const ROUND_MAGIC: f32 = 12_582_912.0;
+
+/// Below this many elements, row work runs on the calling thread alone.
+const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
+
+/// An int8 linear layer (see the module docs).
+pub(crate) struct Int8Linear {
+    /// `[in, out]` int8: the quantized weight, transposed for `_int_mm`.
+    weight_t: Tensor,
+    /// `[out]` per-channel weight scales `s_w`.
+    scales: Vec<f32>,
+    /// `[out]` sums of each quantized weight row.
+    weight_sums: Vec<i32>,
+    /// `[out]` fp32 bias.
+    bias: Vec<f32>,
+    /// Input features.
+    inputs: usize,
+}
+
+impl Int8Linear {
+    /// Quantizes an fp32 (or bf16) linear layer `weight` `[out, in]`, `bias` `[out]`.
+    pub(crate) fn quantize(weight: &Tensor, bias: &Tensor) -> Result<Self, tch::TchError> {
+        let weight = weight.f_to_kind(Kind::Float)?;
+        let size = weight.size();
+        let inputs = usize::try_from(size[1]).unwrap_or(0);
+        let scales = weight.f_abs()?.f_amax([1], false)?.f_clamp_min(1e-12)? / f64::from(INT8_MAX);
+        let quantized = (&weight / scales.unsqueeze(1))
+            .f_round()?
+            .f_clamp(-f64::from(INT8_MAX), f64::from(INT8_MAX))?
+            .f_to_kind(Kind::Int8)?;
+        Ok(Int8Linear {
+            weight_sums: Vec::<i32>::try_from(&quantized.f_sum_dim_intlist(&[1i64][..], false, Kind::Int)?)?,
+            weight_t: quantized.f_transpose(0, 1)?.f_contiguous()?,
+            scales: Vec::<f32>::try_from(&scales)?,
+            bias: Vec::<f32>::try_from(&bias.f_to_kind(Kind::Float)?)?,
+            inputs,
+        })
+    }
+
+    /// `x · wᵀ + b` over the last dimension of `x` (`[…, in]`, fp32), quantizing each row
+    /// (token) separately; the result is fp32 `[…, out]`.
+    pub(crate) fn apply(&self, x: &Tensor) -> Result<Tensor, tch::TchError> {
+        self.apply_quantized(&QuantizedRows::quantize(x)?)
+    }
+
+    /// [`Int8Linear::apply`] on activations already quantized.
+    pub(crate) fn apply_quantized(&self, input: &QuantizedRows) -> Result<Tensor, tch::TchError> {
+        let (sums, size) = self.sums(input)?;
+        if input.rows.is_empty() {
+            return Tensor::f_zeros(&size, (Kind::Float, tch::Device::Cpu));
+        }
+        {
+            // SAFETY: `sums` is a fresh contiguous int32 CPU tensor of rows·outputs elements
+            // (checked by `sums`), owned here and used by nothing else while the slice lives.
+            let values = unsafe { std::slice::from_raw_parts_mut(sums.data_ptr().cast::<i32>(), sums.numel()) };
+            dequantize_rows(values, &input.rows, &self.columns());
+        }
+        sums.f_view_dtype(Kind::Float)?.f_reshape(&size)
+    }
+
+    /// `gelu(x · wᵀ + b)` (exact erf form), returned quantized per row for the next int8
+    /// layer: one pass from the int32 sums to int8, the fp32 activations never written out
+    /// (the feed-forward block's up projection, whose output only feeds the down projection).
+    pub(crate) fn apply_gelu_quantized(&self, input: &QuantizedRows) -> Result<QuantizedRows, tch::TchError> {
+        let (sums, size) = self.sums(input)?;
+        let width = self.bias.len();
+        let values = Tensor::f_empty([input.rows.len() as i64, width as i64], (Kind::Int8, tch::Device::Cpu))?;
+        let mut rows = vec![RowQuantization::default(); input.rows.len()];
+        if !rows.is_empty() {
+            // SAFETY: `sums` is a contiguous int32 CPU tensor of rows·width elements (checked
+            // by `sums`) and `values` a fresh contiguous int8 tensor of as many; distinct
+            // allocations that outlive the slices and that nothing else uses meanwhile.
+            let (sums, output) = unsafe {
+                (
+                    std::slice::from_raw_parts(sums.data_ptr().cast::<i32>().cast_const(), sums.numel()),
+                    std::slice::from_raw_parts_mut(values.data_ptr().cast::<i8>(), sums.numel()),
+                )
+            };
+            dequantize_gelu_quantize_rows(sums, &input.rows, &self.columns(), output, &mut rows);
+        }
+        Ok(QuantizedRows { values, rows, size })
+    }
+
+    /// The per-channel constants of [`dequantize_rows`].
+    fn columns(&self) -> Columns<'_> {
+        Columns { scales: &self.scales, weight_sums: &self.weight_sums, bias: &self.bias }
+    }
+
+    /// The int32 products `q_x · q_wᵀ` `[rows, out]` (contiguous, checked), and the size of
+    /// the layer's output.
+    fn sums(&self, input: &QuantizedRows) -> Result<(Tensor, Vec<i64>), tch::TchError> {
+        let outputs = self.bias.len();
+        let mut size = input.size.clone();
+        if size.last().copied() != Some(self.inputs as i64) {
+            return Err(tch::TchError::Shape(format!(
+                "int8 linear layer over {} inputs applied to {:?}",
+                self.inputs, input.size
+            )));
+        }
+        if let Some(last) = size.last_mut() {
+            *last = outputs as i64;
+        }
+        if input.rows.is_empty() {
+            return Ok((Tensor::f_empty([0, outputs as i64], (Kind::Int, tch::Device::Cpu))?, size));
+        }
+        let sums = input.values.f_internal_int_mm(&self.weight_t)?;
+        if sums.kind() != Kind::Int || !sums.is_contiguous() || sums.numel() != input.rows.len() * outputs {
+            return Err(tch::TchError::Kind(format!("_int_mm returned {:?} {:?}", sums.kind(), sums.size())));
+        }
+        Ok((sums, size))
+    }
+}
+
+/// Activations quantized per row (token), the input of an [`Int8Linear`].
+pub(crate) struct QuantizedRows {
+    /// `[rows, width]` int8.
+    values: Tensor,
+    /// Each row's scale and zero point.
+    rows: Vec<RowQuantization>,
+    /// The size of the fp32 activations (`[…, width]`).
+    size: Vec<i64>,
+}
+
+impl QuantizedRows {
+    /// Quantizes each row of `x` (`[…, width]`, CPU) to its own range ([`quantize_rows`]).
+    pub(crate) fn quantize(x: &Tensor) -> Result<Self, tch::TchError> {
+        if x.device() != tch::Device::Cpu {
+            return Err(tch::TchError::Kind("int8 linear layers run on the CPU only".into()));
+        }
+        let size = x.size();
+        let width = size.last().copied().unwrap_or(0).max(0) as usize;
+        let x = x.f_to_kind(Kind::Float)?.f_contiguous()?;
+        let count = x.numel().checked_div(width).unwrap_or(0);
+        let values = Tensor::f_empty([count as i64, width as i64], (Kind::Int8, tch::Device::Cpu))?;
+        let mut rows = vec![RowQuantization::default(); count];
+        if count > 0 {
+            // SAFETY: `x` is a contiguous fp32 CPU tensor of count·width elements and `values`
+            // a fresh contiguous int8 tensor of as many; they are distinct allocations, both
+            // outlive the slices, and nothing else uses them meanwhile.
+            let (input, output) = unsafe {
+                (
+                    std::slice::from_raw_parts(x.data_ptr().cast::<f32>().cast_const(), count * width),
+                    std::slice::from_raw_parts_mut(values.data_ptr().cast::<i8>(), count * width),
+                )
+            };
+            quantize_rows(input, width, output, &mut rows);
+        }
+        Ok(QuantizedRows { values, rows, size })
+    }
+}
+
+/// The number of parts to split `elements` of row work into (libtorch's thread count, one
+/// for small inputs).
+fn parts_for(elements: usize) -> usize {
+    match elements < PARALLEL_MIN_ELEMENTS {
+        true => 1,
+        false => usize::try_from(tch::get_num_threads()).unwrap_or(1).max(1),
+    }
+}
+
+/// How one row of activations was quantized: `x ≈ scale · (q − zero_point)`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct RowQuantization {
+    /// The step between two quantized values.
+    pub(crate) scale: f32,
+    /// The int8 value that stands for 0.0.
+    pub(crate) zero_point: i32,
+}
+
+/// Quantizes each row of `input` (`width` values per row) to int8 into `output`, over the
+/// row's own range widened to include 0 (asymmetric: all 256 values are used, so a row of GELU
+/// outputs, mostly positive, keeps twice the resolution a symmetric scale gives it), and
+/// writes each row's [`RowQuantization`] to `rows` (scale 0 for an all-zero row).
+pub(crate) fn quantize_rows(input: &[f32], width: usize, output: &mut [i8], rows: &mut [RowQuantization]) {
+    let rows_per_part = rows.len().div_ceil(parts_for(input.len())).max(1);
+    type Part<'a> = (&'a [f32], &'a mut [i8], &'a mut [RowQuantization]);
+    let parts: Vec<Mutex<Part<'_>>> = input
+        .chunks(rows_per_part * width)
+        .zip(output.chunks_mut(rows_per_part * width))
+        .zip(rows.chunks_mut(rows_per_part))
+        .map(|((input, output), rows)| Mutex::new((input, output, rows)))
+        .collect();
+    parallel_parts(parts.len(), &|part| {
+        if let Ok(mut guard) = parts[part].lock() {
+            let (input, output, rows) = &mut *guard;
+            simd::quantize(input, width, output, rows);
+        }
+    });
+}
+
+/// [`dequantize_rows`], GELU and [`quantize_rows`] in one pass: the int32 `sums` of a layer
+/// (`rows.len()` rows of one value per column) become GELU outputs quantized per row into
+/// `output`, with their scales and zero points in `quantized`.
+pub(crate) fn dequantize_gelu_quantize_rows(
+    sums: &[i32],
+    rows: &[RowQuantization],
+    columns: &Columns<'_>,
+    output: &mut [i8],
+    quantized: &mut [RowQuantization],
+) {
+    let width = columns.scales.len();
+    let rows_per_part = rows.len().div_ceil(parts_for(sums.len())).max(1);
+    type Part<'a> = (&'a [i32], &'a [RowQuantization], &'a mut [i8], &'a mut [RowQuantization]);
+    let parts: Vec<Mutex<Part<'_>>> = sums
+        .chunks(rows_per_part * width)
+        .zip(rows.chunks(rows_per_part))
+        .zip(output.chunks_mut(rows_per_part * width))
+        .zip(quantized.chunks_mut(rows_per_part))
+        .map(|(((sums, rows), output), quantized)| Mutex::new((sums, rows, output, quantized)))
+        .collect();
+    parallel_parts(parts.len(), &|part| {
+        if let Ok(mut guard) = parts[part].lock() {
+            let (sums, rows, output, quantized) = &mut *guard;
+            simd::dequantize_gelu_quantize(sums, rows, columns, output, quantized);
+        }
+    });
+}
+
+/// The quantization of one row (see [`quantize_rows`]), written so that the compiler
+/// vectorizes it: lane-wise minimum and maximum, rounding by [`rounded_integer`].
+#[inline(always)]
+fn quantize_row(row: &[f32], out: &mut [i8]) -> RowQuantization {
+    // the minimum and maximum as integer comparisons of order-preserving keys (vectorizes;
+    // f32::min/max do not, for their NaN rules)
+    let (low, high) = row.iter().fold((0i32, 0i32), |(low, high), &v| {
+        let key = sortable_key(v);
+        (low.min(key), high.max(key))
+    });
+    let (min, max) = (from_sortable_key(low), from_sortable_key(high));
+    let scale = (max - min) / 255.0;
+    let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+    // min maps to −128 and max to 127; 0 maps to an integer, so zeros stay exact
+    let zero_point = rounded_integer(-128.0 - min * inverse).clamp(-128, 127);
+    for (q, &v) in out.iter_mut().zip(row) {
+        *q = (rounded_integer(v * inverse) + zero_point).clamp(-128, 127) as i8;
+    }
+    RowQuantization { scale, zero_point }
+}
+
+/// An `i32` whose order is the order of the floats (negative floats have their magnitude bits
+/// flipped; NaNs sort beyond the infinities).
+#[inline(always)]
+fn sortable_key(v: f32) -> i32 {
+    let bits = v.to_bits() as i32;
+    bits ^ ((bits >> 31) & i32::MAX)
+}
+
+/// The float of a [`sortable_key`].
+#[inline(always)]
+fn from_sortable_key(key: i32) -> f32 {
+    f32::from_bits((key ^ ((key >> 31) & i32::MAX)) as u32)
+}
+
+/// `v` rounded to the nearest integer, ties to even, for |v| < 2²²: adding 1.5·2²³ leaves
+/// the integer in the low bits of the sum's mantissa (vectorizes, unlike a float-to-integer
+/// conversion, which Rust makes saturating and NaN-checked). Anything else (NaN, infinities,
+/// huge values) gives some integer, which the caller clamps.
+#[inline(always)]
+fn rounded_integer(v: f32) -> i32 {
+    ((v + ROUND_MAGIC).to_bits() as i32).wrapping_sub(ROUND_MAGIC.to_bits() as i32)
+}
+
+/// One row of [`dequantize_rows`].
+#[inline(always)]
+fn dequantize_row(row: &mut [i32], quantization: RowQuantization, columns: &Columns<'_>) {
+    let cells = row.iter_mut().zip(columns.scales).zip(columns.weight_sums).zip(columns.bias);
+    for (((v, &column_scale), &weight_sum), &b) in cells {
+        let sum = v.wrapping_sub(quantization.zero_point.wrapping_mul(weight_sum));
+        let y = sum as f32 * (quantization.scale * column_scale) + b;
+        *v = y.to_bits() as i32;
+    }
+}
+
+/// [`dequantize_row`], GELU and [`quantize_row`] of one row, through `scratch` (one row of
+/// fp32).
+#[inline(always)]
+fn dequantize_gelu_quantize_row(
+    sums: &[i32],
+    quantization: RowQuantization,
+    columns: &Columns<'_>,
+    scratch: &mut [f32],
+    out: &mut [i8],
+) -> RowQuantization {
+    let cells = scratch.iter_mut().zip(sums).zip(columns.scales).zip(columns.weight_sums).zip(columns.bias);
+    for ((((y, &v), &column_scale), &weight_sum), &b) in cells {
+        let sum = v.wrapping_sub(quantization.zero_point.wrapping_mul(weight_sum));
+        *y = gelu(sum as f32 * (quantization.scale * column_scale) + b);
+    }
+    quantize_row(scratch, out)
+}
+
+/// GELU in its exact form, `x/2 · (1 + erf(x/√2))`, with erf within 1.5e-7 of the true value
+/// ([`erf`]; libtorch's own vectorized GELU uses the same approximation).
+#[inline(always)]
+fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+/// erf by Abramowitz and Stegun 7.1.26 (absolute error under 1.5e-7), branch-free so that
+/// it vectorizes.
+#[inline(always)]
+fn erf(x: f32) -> f32 {
+    const P: f32 = 0.327_591_1;
+    const A: [f32; 5] = [0.254_829_6, -0.284_496_74, 1.421_413_8, -1.453_152_1, 1.061_405_4];
+    let t = 1.0 / (1.0 + P * x.abs());
+    let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
+    let magnitude = 1.0 - poly * exp_non_positive(-x * x);
+    f32::from_bits(magnitude.to_bits() | (x.to_bits() & 0x8000_0000))
+}
+
+/// `e^v` for `v ≤ 0` (below −87 it returns e^−87 ≈ 1.6e-38, not 0), branch-free: `v = n·ln 2 + r`
+/// with a degree-6 polynomial for `e^r` (Cephes' expf) and `2^n` from the exponent bits.
+#[inline(always)]
+fn exp_non_positive(v: f32) -> f32 {
+    let v = if v < -87.0 { -87.0 } else { v };
+    let n = rounded_integer(v * std::f32::consts::LOG2_E);
+    let nf = n as f32;
+    let r = v - nf * 0.693_359_4 + nf * 2.121_944_4e-4;
+    let p = 1.987_569_1e-4;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 0.5;
+    let e = p * r * r + r + 1.0;
+    e * f32::from_bits(((n + 127) as u32) << 23)
+}
+
+/// The row loops, compiled for the widest vector instructions the processor has (chosen at
+/// run time; the portable build targets SSE2 only).
+mod simd {
+    use super::{dequantize_gelu_quantize_row, dequantize_row, quantize_row, Columns, RowQuantization};
+
+    /// [`quantize_row`] over each row.
+    pub(super) fn quantize(input: &[f32], width: usize, output: &mut [i8], rows: &mut [RowQuantization]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw") {
+                // SAFETY: the processor has the features the function is compiled for.
+                return unsafe { quantize_avx512(input, width, output, rows) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: as above.
+                return unsafe { quantize_avx2(input, width, output, rows) };
+            }
+        }
+        quantize_portable(input, width, output, rows)
+    }
+
+    /// [`dequantize_row`] over each row.
+    pub(super) fn dequantize(values: &mut [i32], rows: &[RowQuantization], columns: &Columns<'_>) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the processor has the features the function is compiled for.
+                return unsafe { dequantize_avx512(values, rows, columns) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: as above.
+                return unsafe { dequantize_avx2(values, rows, columns) };
+            }
+        }
+        dequantize_portable(values, rows, columns)
+    }
+
+    /// [`dequantize_gelu_quantize_row`] over each row.
+    pub(super) fn dequantize_gelu_quantize(
+        sums: &[i32],
+        rows: &[RowQuantization],
+        columns: &Columns<'_>,
+        output: &mut [i8],
+        quantized: &mut [RowQuantization],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw") {
+                // SAFETY: the processor has the features the function is compiled for.
+                return unsafe { dequantize_gelu_quantize_avx512(sums, rows, columns, output, quantized) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: as above.
+                return unsafe { dequantize_gelu_quantize_avx2(sums, rows, columns, output, quantized) };
+            }
+        }
+        dequantize_gelu_quantize_portable(sums, rows, columns, output, quantized)
+    }
+
+    #[inline(always)]
+    fn dequantize_gelu_quantize_portable(
+        sums: &[i32],
+        rows: &[RowQuantization],
+        columns: &Columns<'_>,
+        output: &mut [i8],
+        quantized: &mut [RowQuantization],
+    ) {
+        let width = columns.scales.len();
+        let mut scratch = vec![0f32; width];
+        let each = sums.chunks_exact(width).zip(rows).zip(output.chunks_exact_mut(width)).zip(quantized);
+        for (((sums, &quantization), out), result) in each {
+            *result = dequantize_gelu_quantize_row(sums, quantization, columns, &mut scratch, out);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+    fn dequantize_gelu_quantize_avx512(
+        sums: &[i32],
+        rows: &[RowQuantization],
+        columns: &Columns<'_>,
+        output: &mut [i8],
+        quantized: &mut [RowQuantization],
+    ) {
+        dequantize_gelu_quantize_portable(sums, rows, columns, output, quantized)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn dequantize_gelu_quantize_avx2(
+        sums: &[i32],
+        rows: &[RowQuantization],
+        columns: &Columns<'_>,
+        output: &mut [i8],
+        quantized: &mut [RowQuantization],
+    ) {
+        dequantize_gelu_quantize_portable(sums, rows, columns, output, quantized)
+    }
+
+    #[inline(always)]
+    fn quantize_portable(input: &[f32], width: usize, output: &mut [i8], rows: &mut [RowQuantization]) {
+        for ((row, out), quantization) in input.chunks_exact(width).zip(output.chunks_exact_mut(width)).zip(rows) {
+            *quantization = quantize_row(row, out);
+        }
+    }
+
+    #[inline(always)]
+    fn dequantize_portable(values: &mut [i32], rows: &[RowQuantization], columns: &Columns<'_>) {
+        for (row, &quantization) in values.chunks_exact_mut(columns.scales.len()).zip(rows) {
+            dequantize_row(row, quantization, columns);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+    fn quantize_avx512(input: &[f32], width: usize, output: &mut [i8], rows: &mut [RowQuantization]) {
+        quantize_portable(input, width, output, rows)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn quantize_avx2(input: &[f32], width: usize, output: &mut [i8], rows: &mut [RowQuantization]) {
+        quantize_portable(input, width, output, rows)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    fn dequantize_avx512(values: &mut [i32], rows: &[RowQuantization], columns: &Columns<'_>) {
+        dequantize_portable(values, rows, columns)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn dequantize_avx2(values: &mut [i32], rows: &[RowQuantization], columns: &Columns<'_>) {
+        dequantize_portable(values, rows, columns)
+    }
+}
+
+/// A quantized layer's per-output-channel constants, for [`dequantize_rows`].
+pub(crate) struct Columns<'a> {
+    /// Weight scales `s_w`.
+    pub(crate) scales: &'a [f32],
+    /// Sums of each quantized weight row (`Σₖ q_w[o][k]`), which the activations' zero point
+    /// multiplies.
+    pub(crate) weight_sums: &'a [i32],
+    /// fp32 bias.
+    pub(crate) bias: &'a [f32],
+}
+
+/// Turns the int32 sums `values` of `q_x · q_wᵀ` (`rows.len()` rows of one value per column)
+/// into fp32 `(sum − zero_point · Σq_w) · scale · s_w + bias`, written over them as f32 bit
+/// patterns.
+pub(crate) fn dequantize_rows(values: &mut [i32], rows: &[RowQuantization], columns: &Columns<'_>) {
+    let width = columns.scales.len();
+    let rows_per_part = rows.len().div_ceil(parts_for(values.len())).max(1);
+    let parts: Vec<Mutex<(&mut [i32], &[RowQuantization])>> = values
+        .chunks_mut(rows_per_part * width)
+        .zip(rows.chunks(rows_per_part))
+        .map(|(values, rows)| Mutex::new((values, rows)))
+        .collect();
+    parallel_parts(parts.len(), &|part| {
+        if let Ok(mut guard) = parts[part].lock() {
+            let (values, rows) = &mut *guard;
+            simd::dequantize(values, rows, columns);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_quantized_each_to_its_own_range() {
+        let input = [1.0f32, -0.5, 0.25, 0.0, 0.0, 0.0, 10.0, 20.0, -40.0];
+        let mut output = [0i8; 9];
+        let mut rows = [RowQuantization::default(); 3];
+        quantize_rows(&input, 3, &mut output, &mut rows);
+        // each row's minimum goes to −128 and its maximum to 127
+        assert_eq!(output, [127, -128, -1, -128, -128, -128, 84, 127, -128]);
+        assert_eq!(rows[0], RowQuantization { scale: 1.5 / 255.0, zero_point: -43 });
+        assert_eq!(rows[1], RowQuantization { scale: 0.0, zero_point: -128 });
+        assert_eq!(rows[2], RowQuantization { scale: 60.0 / 255.0, zero_point: 42 });
+        for ((x, q), r) in input.chunks(3).zip(output.chunks(3)).zip(&rows) {
+            for (x, q) in x.iter().zip(q) {
+                let back = r.scale * (i32::from(*q) - r.zero_point) as f32;
+                assert!((back - x).abs() <= r.scale / 2.0 + 1e-6, "{x} came back as {back}");
+            }
+        }
+    }
+
+    #[test]
+    fn sortable_keys_order_as_the_floats_and_come_back() {
+        let floats = [f32::NEG_INFINITY, -3.5, -1e-30, -0.0, 0.0, 1e-30, 2.0, f32::INFINITY];
+        let keys: Vec<i32> = floats.iter().map(|&v| sortable_key(v)).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+        for v in floats {
+            assert_eq!(from_sortable_key(sortable_key(v)).to_bits(), v.to_bits());
+        }
+    }
+
+    #[test]
+    fn sums_become_scaled_floats_plus_bias() {
+        // two rows, two columns; the second row's zero point 3 takes 3·Σq_w off each sum
+        let mut values = [10i32, -20, 0, 5];
+        let rows = [RowQuantization { scale: 0.5, zero_point: 0 }, RowQuantization { scale: 2.0, zero_point: 3 }];
+        let columns = Columns { scales: &[1.0, 0.25], weight_sums: &[1, -2], bias: &[1.0, -1.0] };
+        dequantize_rows(&mut values, &rows, &columns);
+        let floats: Vec<f32> = values.iter().map(|v| f32::from_bits(*v as u32)).collect();
+        assert_eq!(floats, [6.0, -3.5, 1.0 + 2.0 * (0.0 - 3.0), -1.0 + 0.5 * (5.0 + 6.0)]);
+    }
+
+    #[test]
+    fn layer_matches_fp32_within_quantization_error_and_ignores_other_rows() {
+        let _guard = tch::no_grad_guard();
+        tch::manual_seed(7);
+        let weight = Tensor::randn([48, 32], (Kind::Float, tch::Device::Cpu));
+        let bias = Tensor::randn([48], (Kind::Float, tch::Device::Cpu));
+        let x = Tensor::randn([2, 5, 32], (Kind::Float, tch::Device::Cpu));
+        let layer = Int8Linear::quantize(&weight, &bias).unwrap();
+        let y = layer.apply(&x).unwrap();
+        assert_eq!(y.size(), [2, 5, 48]);
+        let exact = x.linear(&weight, Some(&bias));
+        let error = (&y - &exact).abs().max().double_value(&[]);
+        let scale = exact.abs().max().double_value(&[]);
+        assert!(error > 0.0 && error < 0.03 * scale, "int8 error {error} against magnitude {scale}");
+        // a token's output is the same alone and next to other tokens (exact integer sums)
+        let alone = layer.apply(&x.get(1).narrow(0, 2, 1)).unwrap();
+        assert!(alone.equal(&y.get(1).narrow(0, 2, 1)));
+    }
+
+    #[test]
+    fn large_inputs_split_across_threads_give_the_same_numbers() {
+        let _guard = tch::no_grad_guard();
+        tch::manual_seed(8);
+        let weight = Tensor::randn([64, 512], (Kind::Float, tch::Device::Cpu));
+        let bias = Tensor::zeros([64], (Kind::Float, tch::Device::Cpu));
+        let x = Tensor::randn([300, 512], (Kind::Float, tch::Device::Cpu));
+        let layer = Int8Linear::quantize(&weight, &bias).unwrap();
+        let all = layer.apply(&x).unwrap();
+        let first = layer.apply(&x.narrow(0, 0, 7)).unwrap();
+        assert!(first.equal(&all.narrow(0, 0, 7)));
+    }
+
+    #[test]
+    fn gelu_follows_libtorch() {
+        let x = Tensor::linspace(-12.0, 12.0, 4801, (Kind::Float, tch::Device::Cpu));
+        let expected = Vec::<f32>::try_from(&x.gelu("none")).unwrap();
+        let worst = Vec::<f32>::try_from(&x)
+            .unwrap()
+            .iter()
+            .zip(&expected)
+            .map(|(&v, &e)| (gelu(v) - e).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-6, "largest difference {worst}");
+        assert_eq!(exp_non_positive(0.0), 1.0);
+        assert!((exp_non_positive(-1.0) - (-1f32).exp()).abs() < 1e-7);
+    }
+
+    #[test]
+    fn fused_gelu_quantizes_what_the_separate_steps_give() {
+        let _guard = tch::no_grad_guard();
+        tch::manual_seed(9);
+        let up = Int8Linear::quantize(
+            &Tensor::randn([64, 32], (Kind::Float, tch::Device::Cpu)),
+            &Tensor::randn([64], (Kind::Float, tch::Device::Cpu)),
+        )
+        .unwrap();
+        let x = QuantizedRows::quantize(&Tensor::randn([3, 4, 32], (Kind::Float, tch::Device::Cpu))).unwrap();
+        let fused = up.apply_gelu_quantized(&x).unwrap();
+        assert_eq!(fused.size, [3, 4, 64]);
+        let separate = up.apply_quantized(&x).unwrap().gelu("none");
+        let back = Vec::<f32>::try_from(&separate.reshape([-1])).unwrap();
+        let codes = Vec::<i8>::try_from(&fused.values.reshape([-1])).unwrap();
+        for (row, (q, quantization)) in codes.chunks(64).zip(&fused.rows).enumerate() {
+            for (column, &code) in q.iter().enumerate() {
+                let value = quantization.scale * (i32::from(code) - quantization.zero_point) as f32;
+                let exact = back[row * 64 + column];
+                assert!((value - exact).abs() <= quantization.scale * 0.5 + 1e-5, "{value} vs {exact}");
+            }
+        }
+    }
+
+    #[test]
+    fn empty_input_gives_an_empty_output_and_a_wrong_width_an_error() {
+        let weight = Tensor::ones([4, 3], (Kind::Float, tch::Device::Cpu));
+        let layer = Int8Linear::quantize(&weight, &Tensor::zeros([4], (Kind::Float, tch::Device::Cpu))).unwrap();
+        assert_eq!(layer.apply(&Tensor::zeros([1, 0, 3], (Kind::Float, tch::Device::Cpu))).unwrap().size(), [1, 0, 4]);
+        assert!(layer.apply(&Tensor::zeros([2, 5], (Kind::Float, tch::Device::Cpu))).is_err());
+    }
+}
