@@ -123,7 +123,7 @@ def dev_f1(precision):
 
 
 def default_precision():
-    """The precision Postilla's default (`--precision auto`) runs on this machine: what the
+    """The precision Postilla's default (no `--precision` flag) runs on this machine: what the
     provenance of a default run on the seeds records."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "seeds.jsonl")
