@@ -11,7 +11,8 @@
 //!   ([`crate::model::int8`]): weights quantized once per output channel (symmetric, 8-bit),
 //!   activations quantized per token from that token's own range (asymmetric, 8-bit), products
 //!   in int8 with exact int32 sums (libtorch's `_int_mm`, oneDNN), GELU fused between the
-//!   feed-forward projections, and attention computed window by window over its real tokens.
+//!   feed-forward projections, and attention (and the NER head) computed window by window over
+//!   its real tokens.
 //!   A window's output is then bit-for-bit the same whatever batch it comes in, so resumed and
 //!   sharded runs reproduce a single run. Embeddings, layer norm, attention and the classifier
 //!   head stay fp32. CPU only (x86 with AVX2).

@@ -102,10 +102,14 @@ impl TokenClassifier {
         self.fused.as_ref().map_or(Precision::Fp32, |(encoder, _, _)| encoder.precision())
     }
 
-    /// Logits `[batch, length, classes]` for a padded batch.
+    /// Logits `[batch, length, classes]` for a (right-)padded batch.
     pub fn logits(&self, input_ids: &Tensor, mask: &Tensor) -> Result<Tensor, ModelError> {
         if let Some((encoder, weight, bias)) = &self.fused {
-            return Ok(encoder.forward(input_ids, mask)?.linear(weight, Some(bias)));
+            let hidden = encoder.forward(input_ids, mask)?;
+            return Ok(match encoder.precision() {
+                Precision::Int8 => head_per_window(&hidden, mask, weight, bias)?,
+                _ => hidden.linear(weight, Some(bias)),
+            });
         }
         Ok(match &self.network {
             Network::Bert(m) => m.forward_t(Some(input_ids), Some(mask), None, None, None, false).logits,
@@ -119,6 +123,21 @@ impl TokenClassifier {
     pub fn device(&self) -> Device {
         self.vs.device()
     }
+}
+
+/// The classification head applied to each window's real tokens alone (zeros at padding), so
+/// that each window's product has the same shape whatever the batch: the int8 encoder's output
+/// for a window does not depend on its batch, and this keeps the logits so (a BLAS product over
+/// the whole batch may take another code path for another row count).
+fn head_per_window(hidden: &Tensor, mask: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor, ModelError> {
+    let size = hidden.size();
+    let logits = Tensor::f_zeros([size[0], size[1], weight.size()[0]], (hidden.kind(), hidden.device()))?;
+    let lengths = Vec::<i64>::try_from(mask.ne(0).sum_dim_intlist(&[1i64][..], false, tch::Kind::Int64))?;
+    for (b, &n) in lengths.iter().enumerate().filter(|(_, &n)| n > 0) {
+        let rows = hidden.f_get(b as i64)?.f_narrow(0, 0, n)?.f_linear(weight, Some(bias))?;
+        logits.f_get(b as i64)?.f_narrow(0, 0, n)?.f_copy_(&rows)?;
+    }
+    Ok(logits)
 }
 
 /// The fused encoder over a classifier's var store (encoder under `prefix`, head `classifier`).
