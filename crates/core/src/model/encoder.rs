@@ -501,7 +501,7 @@ impl FusedEncoder {
         let attention_mask = mask.eq(1).view([batch, 1, 1, length]);
         // int8 attends window by window over its real tokens (see `attention_per_window`)
         let lengths = match self.precision {
-            Precision::Int8 => Some(Vec::<i64>::try_from(mask.ne(0).sum_dim_intlist(&[1i64][..], false, Kind::Int64))?),
+            Precision::Int8 => Some(window_lengths(mask)?),
             _ => None,
         };
         let mut x = hidden_dropout(self.embed(ids));
@@ -532,6 +532,12 @@ impl FusedEncoder {
         }
         Ok(x.to_kind(Kind::Float))
     }
+}
+
+/// The number of real tokens of each window of a right-padded batch, from its attention mask
+/// `[batch, length]` (1 = token, 0 = padding).
+pub fn window_lengths(mask: &Tensor) -> Result<Vec<i64>, tch::TchError> {
+    Vec::<i64>::try_from(mask.f_ne(0)?.f_sum_dim_intlist(&[1i64][..], false, Kind::Int64)?)
 }
 
 /// Attention computed for each window alone over its `lengths[b]` real tokens (batches are

@@ -190,13 +190,26 @@ impl QuantizedRows {
     }
 }
 
-/// The number of parts to split `elements` of row work into (libtorch's thread count, one
-/// for small inputs).
-fn parts_for(elements: usize) -> usize {
-    match elements < PARALLEL_MIN_ELEMENTS {
+/// How many rows go into each part when `rows` rows of `elements` values in all are split
+/// across libtorch's threads (all of them in one part for small inputs; at least one row).
+fn rows_per_part(rows: usize, elements: usize) -> usize {
+    let parts = match elements < PARALLEL_MIN_ELEMENTS {
         true => 1,
         false => usize::try_from(tch::get_num_threads()).unwrap_or(1).max(1),
-    }
+    };
+    rows.div_ceil(parts).max(1)
+}
+
+/// Runs `work` on each of `parts` (row-aligned slices of the buffers a row pass reads and
+/// writes), in parallel on libtorch's threads ([`parallel_parts`]).
+fn run_parts<P: Send>(parts: impl Iterator<Item = P>, work: impl Fn(P) + Sync) {
+    // each part is taken out of its slot by the one thread that runs it
+    let slots: Vec<Mutex<Option<P>>> = parts.map(|part| Mutex::new(Some(part))).collect();
+    parallel_parts(slots.len(), &|index| {
+        if let Some(part) = slots[index].lock().ok().and_then(|mut slot| slot.take()) {
+            work(part);
+        }
+    });
 }
 
 /// How one row of activations was quantized: `x ≈ scale · (q − zero_point)`.
@@ -213,20 +226,12 @@ pub(crate) struct RowQuantization {
 /// outputs, mostly positive, keeps twice the resolution a symmetric scale gives it), and
 /// writes each row's [`RowQuantization`] to `rows` (scale 0 for an all-zero row).
 pub(crate) fn quantize_rows(input: &[f32], width: usize, output: &mut [i8], rows: &mut [RowQuantization]) {
-    let rows_per_part = rows.len().div_ceil(parts_for(input.len())).max(1);
-    type Part<'a> = (&'a [f32], &'a mut [i8], &'a mut [RowQuantization]);
-    let parts: Vec<Mutex<Part<'_>>> = input
+    let rows_per_part = rows_per_part(rows.len(), input.len());
+    let parts = input
         .chunks(rows_per_part * width)
         .zip(output.chunks_mut(rows_per_part * width))
-        .zip(rows.chunks_mut(rows_per_part))
-        .map(|((input, output), rows)| Mutex::new((input, output, rows)))
-        .collect();
-    parallel_parts(parts.len(), &|part| {
-        if let Ok(mut guard) = parts[part].lock() {
-            let (input, output, rows) = &mut *guard;
-            simd::quantize(input, width, output, rows);
-        }
-    });
+        .zip(rows.chunks_mut(rows_per_part));
+    run_parts(parts, |((input, output), rows)| simd::quantize(input, width, output, rows));
 }
 
 /// [`dequantize_rows`], GELU and [`quantize_rows`] in one pass: the int32 `sums` of a layer
@@ -240,20 +245,14 @@ pub(crate) fn dequantize_gelu_quantize_rows(
     quantized: &mut [RowQuantization],
 ) {
     let width = columns.scales.len();
-    let rows_per_part = rows.len().div_ceil(parts_for(sums.len())).max(1);
-    type Part<'a> = (&'a [i32], &'a [RowQuantization], &'a mut [i8], &'a mut [RowQuantization]);
-    let parts: Vec<Mutex<Part<'_>>> = sums
+    let rows_per_part = rows_per_part(rows.len(), sums.len());
+    let parts = sums
         .chunks(rows_per_part * width)
         .zip(rows.chunks(rows_per_part))
         .zip(output.chunks_mut(rows_per_part * width))
-        .zip(quantized.chunks_mut(rows_per_part))
-        .map(|(((sums, rows), output), quantized)| Mutex::new((sums, rows, output, quantized)))
-        .collect();
-    parallel_parts(parts.len(), &|part| {
-        if let Ok(mut guard) = parts[part].lock() {
-            let (sums, rows, output, quantized) = &mut *guard;
-            simd::dequantize_gelu_quantize(sums, rows, columns, output, quantized);
-        }
+        .zip(quantized.chunks_mut(rows_per_part));
+    run_parts(parts, |(((sums, rows), output), quantized)| {
+        simd::dequantize_gelu_quantize(sums, rows, columns, output, quantized)
     });
 }
 
@@ -372,136 +371,100 @@ fn exp_non_positive(v: f32) -> f32 {
 mod simd {
     use super::{dequantize_gelu_quantize_row, dequantize_row, quantize_row, Columns, RowQuantization};
 
-    /// [`quantize_row`] over each row.
-    pub(super) fn quantize(input: &[f32], width: usize, output: &mut [i8], rows: &mut [RowQuantization]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw") {
-                // SAFETY: the processor has the features the function is compiled for.
-                return unsafe { quantize_avx512(input, width, output, rows) };
+    /// Defines `pub(super) fn $name($args)` running `$body` compiled three times: for AVX-512,
+    /// for AVX2 with FMA, and portably; each call takes the widest the processor has. The body
+    /// is the same code in each: only the instructions the compiler may use differ, and
+    /// without fast-math flags they compute the same bits.
+    macro_rules! multiversioned {
+        ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+            $(#[$doc])*
+            pub(super) fn $name($($arg: $ty),*) {
+                #[inline(always)]
+                fn portable($($arg: $ty),*) $body
+
+                #[cfg(target_arch = "x86_64")]
+                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+                fn avx512($($arg: $ty),*) {
+                    portable($($arg),*)
+                }
+
+                #[cfg(target_arch = "x86_64")]
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) {
+                    portable($($arg),*)
+                }
+
+                #[cfg(target_arch = "x86_64")]
+                match widest_vectors() {
+                    // SAFETY: the processor has the features each function is compiled for.
+                    Vectors::Avx512 => return unsafe { avx512($($arg),*) },
+                    // SAFETY: as above.
+                    Vectors::Avx2 => return unsafe { avx2($($arg),*) },
+                    Vectors::Portable => {}
+                }
+                portable($($arg),*)
             }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                // SAFETY: as above.
-                return unsafe { quantize_avx2(input, width, output, rows) };
-            }
-        }
-        quantize_portable(input, width, output, rows)
+        };
     }
 
-    /// [`dequantize_row`] over each row.
-    pub(super) fn dequantize(values: &mut [i32], rows: &[RowQuantization], columns: &Columns<'_>) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the processor has the features the function is compiled for.
-                return unsafe { dequantize_avx512(values, rows, columns) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                // SAFETY: as above.
-                return unsafe { dequantize_avx2(values, rows, columns) };
-            }
-        }
-        dequantize_portable(values, rows, columns)
+    /// The vector instruction sets the row loops are compiled for.
+    #[cfg(target_arch = "x86_64")]
+    enum Vectors {
+        /// AVX-512 (foundation, byte/word and vector-length extensions).
+        Avx512,
+        /// AVX2 with FMA.
+        Avx2,
+        /// Baseline x86-64 (SSE2).
+        Portable,
     }
 
-    /// [`dequantize_gelu_quantize_row`] over each row.
-    pub(super) fn dequantize_gelu_quantize(
-        sums: &[i32],
-        rows: &[RowQuantization],
-        columns: &Columns<'_>,
-        output: &mut [i8],
-        quantized: &mut [RowQuantization],
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw") {
-                // SAFETY: the processor has the features the function is compiled for.
-                return unsafe { dequantize_gelu_quantize_avx512(sums, rows, columns, output, quantized) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                // SAFETY: as above.
-                return unsafe { dequantize_gelu_quantize_avx2(sums, rows, columns, output, quantized) };
-            }
-        }
-        dequantize_gelu_quantize_portable(sums, rows, columns, output, quantized)
-    }
-
-    #[inline(always)]
-    fn dequantize_gelu_quantize_portable(
-        sums: &[i32],
-        rows: &[RowQuantization],
-        columns: &Columns<'_>,
-        output: &mut [i8],
-        quantized: &mut [RowQuantization],
-    ) {
-        let width = columns.scales.len();
-        let mut scratch = vec![0f32; width];
-        let each = sums.chunks_exact(width).zip(rows).zip(output.chunks_exact_mut(width)).zip(quantized);
-        for (((sums, &quantization), out), result) in each {
-            *result = dequantize_gelu_quantize_row(sums, quantization, columns, &mut scratch, out);
+    /// The widest of [`Vectors`] this processor has (the standard library caches the probe).
+    #[cfg(target_arch = "x86_64")]
+    fn widest_vectors() -> Vectors {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512bw") && has!("avx512vl") {
+            Vectors::Avx512
+        } else if has!("avx2") && has!("fma") {
+            Vectors::Avx2
+        } else {
+            Vectors::Portable
         }
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-    fn dequantize_gelu_quantize_avx512(
-        sums: &[i32],
-        rows: &[RowQuantization],
-        columns: &Columns<'_>,
-        output: &mut [i8],
-        quantized: &mut [RowQuantization],
-    ) {
-        dequantize_gelu_quantize_portable(sums, rows, columns, output, quantized)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn dequantize_gelu_quantize_avx2(
-        sums: &[i32],
-        rows: &[RowQuantization],
-        columns: &Columns<'_>,
-        output: &mut [i8],
-        quantized: &mut [RowQuantization],
-    ) {
-        dequantize_gelu_quantize_portable(sums, rows, columns, output, quantized)
-    }
-
-    #[inline(always)]
-    fn quantize_portable(input: &[f32], width: usize, output: &mut [i8], rows: &mut [RowQuantization]) {
-        for ((row, out), quantization) in input.chunks_exact(width).zip(output.chunks_exact_mut(width)).zip(rows) {
-            *quantization = quantize_row(row, out);
+    multiversioned! {
+        /// [`quantize_row`] over each row.
+        fn quantize(input: &[f32], width: usize, output: &mut [i8], rows: &mut [RowQuantization]) {
+            for ((row, out), quantization) in input.chunks_exact(width).zip(output.chunks_exact_mut(width)).zip(rows) {
+                *quantization = quantize_row(row, out);
+            }
         }
     }
 
-    #[inline(always)]
-    fn dequantize_portable(values: &mut [i32], rows: &[RowQuantization], columns: &Columns<'_>) {
-        for (row, &quantization) in values.chunks_exact_mut(columns.scales.len()).zip(rows) {
-            dequantize_row(row, quantization, columns);
+    multiversioned! {
+        /// [`dequantize_row`] over each row.
+        fn dequantize(values: &mut [i32], rows: &[RowQuantization], columns: &Columns<'_>) {
+            for (row, &quantization) in values.chunks_exact_mut(columns.scales.len()).zip(rows) {
+                dequantize_row(row, quantization, columns);
+            }
         }
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-    fn quantize_avx512(input: &[f32], width: usize, output: &mut [i8], rows: &mut [RowQuantization]) {
-        quantize_portable(input, width, output, rows)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn quantize_avx2(input: &[f32], width: usize, output: &mut [i8], rows: &mut [RowQuantization]) {
-        quantize_portable(input, width, output, rows)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-    fn dequantize_avx512(values: &mut [i32], rows: &[RowQuantization], columns: &Columns<'_>) {
-        dequantize_portable(values, rows, columns)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn dequantize_avx2(values: &mut [i32], rows: &[RowQuantization], columns: &Columns<'_>) {
-        dequantize_portable(values, rows, columns)
+    multiversioned! {
+        /// [`dequantize_gelu_quantize_row`] over each row.
+        fn dequantize_gelu_quantize(
+            sums: &[i32],
+            rows: &[RowQuantization],
+            columns: &Columns<'_>,
+            output: &mut [i8],
+            quantized: &mut [RowQuantization],
+        ) {
+            let width = columns.scales.len();
+            let mut scratch = vec![0f32; width];
+            let each = sums.chunks_exact(width).zip(rows).zip(output.chunks_exact_mut(width)).zip(quantized);
+            for (((sums, &quantization), out), result) in each {
+                *result = dequantize_gelu_quantize_row(sums, quantization, columns, &mut scratch, out);
+            }
+        }
     }
 }
 
@@ -521,18 +484,9 @@ pub(crate) struct Columns<'a> {
 /// patterns.
 pub(crate) fn dequantize_rows(values: &mut [i32], rows: &[RowQuantization], columns: &Columns<'_>) {
     let width = columns.scales.len();
-    let rows_per_part = rows.len().div_ceil(parts_for(values.len())).max(1);
-    let parts: Vec<Mutex<(&mut [i32], &[RowQuantization])>> = values
-        .chunks_mut(rows_per_part * width)
-        .zip(rows.chunks(rows_per_part))
-        .map(|(values, rows)| Mutex::new((values, rows)))
-        .collect();
-    parallel_parts(parts.len(), &|part| {
-        if let Ok(mut guard) = parts[part].lock() {
-            let (values, rows) = &mut *guard;
-            simd::dequantize(values, rows, columns);
-        }
-    });
+    let rows_per_part = rows_per_part(rows.len(), values.len());
+    let parts = values.chunks_mut(rows_per_part * width).zip(rows.chunks(rows_per_part));
+    run_parts(parts, |(values, rows)| simd::dequantize(values, rows, columns));
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use tch::{nn, Device, Tensor};
 use crate::error::ModelError;
 use crate::model::arch::Architecture;
 use crate::model::classifier::{load_classifier, ClassifierFamily, LoadedClassifier};
-use crate::model::encoder::{Engine, FusedEncoder, MatmulKernel, Positions};
+use crate::model::encoder::{window_lengths, Engine, FusedEncoder, MatmulKernel, Positions};
 use crate::model::precision::Precision;
 
 // one value per loaded model: the size difference between variants costs nothing
@@ -132,8 +132,7 @@ impl TokenClassifier {
 fn head_per_window(hidden: &Tensor, mask: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor, ModelError> {
     let size = hidden.size();
     let logits = Tensor::f_zeros([size[0], size[1], weight.size()[0]], (hidden.kind(), hidden.device()))?;
-    let lengths = Vec::<i64>::try_from(mask.ne(0).sum_dim_intlist(&[1i64][..], false, tch::Kind::Int64))?;
-    for (b, &n) in lengths.iter().enumerate().filter(|(_, &n)| n > 0) {
+    for (b, &n) in window_lengths(mask)?.iter().enumerate().filter(|(_, &n)| n > 0) {
         let rows = hidden.f_get(b as i64)?.f_narrow(0, 0, n)?.f_linear(weight, Some(bias))?;
         logits.f_get(b as i64)?.f_narrow(0, 0, n)?.f_copy_(&rows)?;
     }
