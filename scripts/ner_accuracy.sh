@@ -7,7 +7,7 @@
 #                                              annotate`; the outputs then go to out/ner-accuracy/
 #                                              dev+precision-int8 (one folder per flag set)
 # The model's own figures are fp32: without a --precision flag the script passes --precision fp32
-# (annotate's default is fp32 too; the pin keeps the figures fp32 whatever the default becomes).
+# (annotate's default, auto, may run int8; the pin keeps the figures fp32).
 # KIND is scored under Postilla's place convention (training/harmonise_gold.py) and under its
 # own, PER/ORG/LOC (KIND has no MISC); CoNLL-2003 German with all four types and PER/ORG/LOC,
 # whole documents (-DOCSTART- blocks, Postilla's windows) and sentence by sentence.

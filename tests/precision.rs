@@ -22,7 +22,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{postilla, read_jsonl, run, stderr};
-use postilla_core::model::{Engine, MatmulKernel, Precision};
+use postilla_core::model::{Engine, Precision};
 use postilla_core::ner::model::TokenClassifier;
 use postilla_core::ner::{NerOptions, NerPipeline};
 use postilla_core::text::TextTokenizer;
@@ -266,7 +266,7 @@ fn precisions_that_cannot_run_are_refused_with_a_clear_error() {
 }
 
 #[test]
-fn the_default_is_fp32_and_auto_is_resolved_for_this_processor_and_recorded() {
+fn the_default_is_auto_resolved_for_this_processor_and_recorded() {
     let dir = tempfile::tempdir().expect("tempdir");
     let precision_of = |extra: &[&str], name: &str| -> Vec<serde_json::Value> {
         let out = dir.path().join(name);
@@ -274,18 +274,18 @@ fn the_default_is_fp32_and_auto_is_resolved_for_this_processor_and_recorded() {
         assert!(o.status.success(), "{}", stderr(&o));
         read_jsonl(&out)
     };
-    for r in precision_of(&[], "default.jsonl") {
-        assert_eq!(r["provenance"]["params"]["precision"], "fp32", "the default");
-    }
-    // the rule, written out: bf16 on AMD processors with AVX512-BF16, fp32 elsewhere
-    let amd = MatmulKernel::cpu_vendor().as_deref() == Some("AuthenticAMD");
-    let bf16 = Precision::cpu_flags().split_whitespace().any(|f| f == "avx512_bf16");
-    let expected = if amd && bf16 { "bf16" } else { "fp32" };
+    // the rule, written out: int8 on processors with VNNI instructions, fp32 elsewhere
+    let flags = Precision::cpu_flags();
+    let vnni = flags.split_whitespace().any(|f| f == "avx512_vnni" || f == "avx_vnni");
+    let expected = if vnni { "int8" } else { "fp32" };
+    let default = precision_of(&[], "default.jsonl");
     let auto = precision_of(&["--precision", "auto"], "auto.jsonl");
     let explicit = precision_of(&["--precision", expected], "explicit.jsonl");
-    for (a, b) in auto.iter().zip(&explicit) {
+    for ((d, a), b) in default.iter().zip(&auto).zip(&explicit) {
+        assert_eq!(d["provenance"]["params"]["precision"], expected, "the default is auto, resolved and recorded");
         assert_eq!(a["provenance"]["params"]["precision"], expected, "auto resolved and recorded, never 'auto'");
         assert_eq!(a["entities"], b["entities"], "auto is the run of what it resolved to: {}", a["id"]);
+        assert_eq!(d["entities"], b["entities"], "the default is the run of what auto resolved to: {}", a["id"]);
     }
     // where only rust-bert's fp32 forward runs, auto is fp32 (an explicit int8 is refused, above)
     for r in precision_of(&["--precision", "auto", "--engine", "rust-bert"], "rust-bert.jsonl") {

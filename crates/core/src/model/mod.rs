@@ -71,7 +71,7 @@ pub fn weights_file(dir: &Path) -> Result<PathBuf, ModelError> {
 /// [`Precision::check_supported`]; never [`Precision::Auto`].
 pub fn resolve_precision(precision: Precision, device: tch::Device) -> Result<Precision, ModelError> {
     let flags = Precision::cpu_flags();
-    let resolved = precision.resolve(device, &flags, MatmulKernel::cpu_vendor().as_deref());
+    let resolved = precision.resolve(device, &flags);
     resolved.check_supported(device, &flags)?;
     Ok(resolved)
 }

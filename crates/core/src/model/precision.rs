@@ -16,17 +16,16 @@
 //!   A window's output is then bit-for-bit the same whatever batch it comes in, so resumed and
 //!   sharded runs reproduce a single run. Embeddings, layer norm, attention and the classifier
 //!   head stay fp32. CPU only (x86 with AVX2).
-//! * [`Precision::Auto`] (opt-in; fp32 stays the default): the fastest precision whose dev F1
-//!   was measured within 0.2 points of fp32 on KIND WN dev and CoNLL-2003 German dev for this
-//!   kind of processor (README, "Precision"): bf16 on AMD processors with bf16 instructions
-//!   (Zen 4: −0.07 / +0.01 F1, 1.35x fp32's speed), fp32 everywhere else (on an Intel Xeon
-//!   with AVX512-BF16 and no AMX bf16 ran slower than fp32; int8, the fastest, measured
-//!   −0.03 / −0.31 and so outside the rule; nothing was measured on GPUs). [`Precision::resolve`] turns it into
-//!   one of the three; a model or forward that runs fp32 only gets fp32. fp32 is the default
-//!   because it is the reference every figure of the model card is measured in, and bf16's
-//!   entities depend slightly on how documents are batched (its matrix products round with the
-//!   batch's shape), so resumed and sharded runs in bf16 would not reproduce a single run
-//!   exactly (measured in the README).
+//! * [`Precision::Auto`] (the NER default): the fastest precision whose dev F1 was measured
+//!   within 0.2 points of fp32 on KIND WN dev and CoNLL-2003 German dev for this kind of
+//!   processor (README, "Precision"): int8 on processors with VNNI instructions (`avx512_vnni`
+//!   or `avx_vnni`, which oneDNN's int8 products run on: on an Intel Xeon 1.5x fp32's speed,
+//!   dev F1 +0.05 / −0.01), fp32 everywhere else (without VNNI int8's speed was not measured;
+//!   bf16, within the rule, ran slower than fp32 on the Intel Xeon and slower than int8 on an
+//!   AMD Zen 4; nothing was measured on GPUs). [`Precision::resolve`] turns it into one of
+//!   the three; a model or forward that runs fp32 only gets fp32. fp32 stays the reference
+//!   every model card figure is measured in, and [`Precision::default`] (the topic encoder's
+//!   default) is fp32.
 
 use std::fmt;
 use std::str::FromStr;
@@ -63,27 +62,25 @@ impl Precision {
     }
 
     /// The precision that runs for this choice on `device` with a processor whose
-    /// `/proc/cpuinfo` `flags` line is `cpu_flags` and whose `vendor_id` is `cpu_vendor`:
-    /// [`Precision::Auto`] becomes bf16 on AMD processors with bf16 instructions (AVX512-BF16:
-    /// Zen 4 and later, where bf16 was measured within the rule and faster than fp32) and fp32
-    /// elsewhere (on an Intel Xeon with AVX512-BF16 but no AMX, bf16 ran slower than fp32);
-    /// the others stay as they are.
+    /// `/proc/cpuinfo` `flags` line is `cpu_flags`: [`Precision::Auto`] becomes int8 on CPUs with VNNI instructions (`avx512_vnni` or
+    /// `avx_vnni`: int8 measured fastest and within the rule) and fp32 elsewhere (GPUs
+    /// included); the others stay as they are.
     ///
     /// ```
     /// use postilla_core::model::Precision;
     /// use tch::Device;
     /// let zen4 = "avx2 avx512f avx512_vnni avx512_bf16";
-    /// assert_eq!(Precision::Auto.resolve(Device::Cpu, zen4, Some("AuthenticAMD")), Precision::Bf16);
-    /// assert_eq!(Precision::Auto.resolve(Device::Cpu, zen4, Some("GenuineIntel")), Precision::Fp32);
-    /// assert_eq!(Precision::Auto.resolve(Device::Cpu, "avx2 fma", Some("AuthenticAMD")), Precision::Fp32);
-    /// assert_eq!(Precision::Auto.resolve(Device::Cuda(0), zen4, Some("AuthenticAMD")), Precision::Fp32);
-    /// assert_eq!(Precision::Bf16.resolve(Device::Cpu, "avx2", None), Precision::Bf16);
+    /// assert_eq!(Precision::Auto.resolve(Device::Cpu, zen4), Precision::Int8);
+    /// assert_eq!(Precision::Auto.resolve(Device::Cpu, "avx2 fma avx_vnni"), Precision::Int8);
+    /// assert_eq!(Precision::Auto.resolve(Device::Cpu, "avx2 fma"), Precision::Fp32);
+    /// assert_eq!(Precision::Auto.resolve(Device::Cuda(0), zen4), Precision::Fp32);
+    /// assert_eq!(Precision::Bf16.resolve(Device::Cpu, "avx2"), Precision::Bf16);
     /// ```
-    pub fn resolve(self, device: tch::Device, cpu_flags: &str, cpu_vendor: Option<&str>) -> Precision {
+    pub fn resolve(self, device: tch::Device, cpu_flags: &str) -> Precision {
         let has = |flag: &str| cpu_flags.split_whitespace().any(|f| f == flag);
         match (self, device) {
-            (Precision::Auto, tch::Device::Cpu) if cpu_vendor == Some("AuthenticAMD") && has("avx512_bf16") => {
-                Precision::Bf16
+            (Precision::Auto, tch::Device::Cpu) if has("avx2") && (has("avx512_vnni") || has("avx_vnni")) => {
+                Precision::Int8
             }
             (Precision::Auto, _) => Precision::Fp32,
             (precision, _) => precision,

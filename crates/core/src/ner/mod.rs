@@ -56,8 +56,9 @@ pub struct NerOptions {
     pub device: DeviceChoice,
     /// Forward pass of BERT and XLM-R models (same output; see [`crate::model::encoder`]).
     pub engine: Engine,
-    /// Precision of the forward (see [`crate::model::precision`]); fp32 by default;
-    /// [`Precision::Auto`] is resolved when the model is loaded ([`NerPipeline::options`]
+    /// Precision of the forward (see [`crate::model::precision`]); [`Precision::Auto`] by
+    /// default (int8 on processors with VNNI instructions, fp32 elsewhere), resolved when the
+    /// model is loaded ([`NerPipeline::options`]
     /// reports the precision that runs).
     pub precision: Precision,
 }
@@ -72,7 +73,7 @@ impl Default for NerOptions {
             word_boundaries: WordBoundaries::Punctuation,
             device: DeviceChoice::Cpu,
             engine: Engine::default(),
-            precision: Precision::Fp32,
+            precision: Precision::Auto,
         }
     }
 }

@@ -108,14 +108,15 @@ pub struct AnnotateArgs {
     /// choice only.
     #[arg(long, default_value = "auto")]
     matmul: MatmulKernel,
-    /// Precision of the NER model's forward: fp32 (the default, the reference of every figure);
-    /// bf16 (processors with avx512_bf16 or amx_bf16 only, refused elsewhere; its entities
-    /// depend slightly on batching); int8 (every linear layer in int8: per-channel weights,
-    /// activations quantized per token, exact integer products; the same entities whatever the
-    /// batching; CPU only, the fastest); auto (the fastest precision measured within 0.2 dev F1
-    /// points of fp32 on this kind of processor: bf16 on AMD processors with avx512_bf16,
-    /// fp32 elsewhere; provenance records the one that ran). Each one's dev F1 and speed: README, "Precision".
-    #[arg(long, default_value = "fp32")]
+    /// Precision of the NER model's forward: auto (the default: the fastest precision measured
+    /// within 0.2 dev F1 points of fp32 on this kind of processor: int8 on processors with
+    /// VNNI instructions, avx512_vnni or avx_vnni; fp32 elsewhere and on GPUs; provenance
+    /// records the one that ran); fp32 (the reference of every model card figure); bf16
+    /// (processors with avx512_bf16 or amx_bf16 only, refused elsewhere; its entities depend
+    /// slightly on batching); int8 (every linear layer in int8: per-channel weights, activations
+    /// quantized per token, exact integer products; the same entities whatever the batching;
+    /// CPU only, the fastest). Each one's dev F1 and speed: README, "Precision".
+    #[arg(long, default_value = "auto")]
     precision: Precision,
     /// Precision of the embedding topic encoder: fp32 (the default: every topic figure of the
     /// README is fp32), bf16, int8, or auto (as --precision's rule).
