@@ -62,9 +62,9 @@ impl Precision {
     }
 
     /// The precision that runs for this choice on `device` with a processor whose
-    /// `/proc/cpuinfo` `flags` line is `cpu_flags`: [`Precision::Auto`] becomes int8 on CPUs with VNNI instructions (`avx512_vnni` or
-    /// `avx_vnni`: int8 measured fastest and within the rule) and fp32 elsewhere (GPUs
-    /// included); the others stay as they are.
+    /// `/proc/cpuinfo` `flags` line is `cpu_flags`: [`Precision::Auto`] becomes int8 on CPUs
+    /// with VNNI instructions (`avx512_vnni` or `avx_vnni`: int8 measured fastest and within
+    /// the rule) and fp32 elsewhere (GPUs included); the others stay as they are.
     ///
     /// ```
     /// use postilla_core::model::Precision;
