@@ -35,7 +35,8 @@ use std::collections::HashMap;
 
 use tch::{nn, Kind, Tensor};
 
-use crate::model::int8::{Int8Linear, QuantizedRows};
+use crate::model::attention;
+use crate::model::int8::{Int8Linear, QuantizedRows, RowNorm};
 use crate::model::precision::Precision;
 
 /// Which forward pass runs BERT-family encoders.
@@ -261,6 +262,9 @@ struct Layer {
     intermediate: Linear,
     output: Linear,
     output_norm: LayerNorm,
+    /// In int8: the two layer norms' constants for the fused row passes
+    /// ([`Int8Linear::apply_residual_norm`]).
+    int8_norms: Option<[RowNorm; 2]>,
 }
 
 /// A BERT-family encoder whose forward uses fused kernels (see the module docs).
@@ -337,10 +341,19 @@ impl FusedEncoder {
             }
             _ => n,
         };
+        let eps = self.shape.layer_norm_eps;
         self.layers = std::mem::take(&mut self.layers)
             .into_iter()
             .map(|l| {
+                let int8_norms = match precision {
+                    Precision::Int8 => Some([
+                        RowNorm::new(&l.attention_norm.weight, &l.attention_norm.bias, eps)?,
+                        RowNorm::new(&l.output_norm.weight, &l.output_norm.bias, eps)?,
+                    ]),
+                    _ => None,
+                };
                 Ok(Layer {
+                    int8_norms,
                     qkv: l.qkv.with_precision(precision)?,
                     attention_out: l.attention_out.with_precision(precision)?,
                     attention_norm: norm(l.attention_norm),
@@ -384,19 +397,11 @@ impl FusedEncoder {
         self.autocast_bf16
     }
 
-    /// The feed-forward block, `down(gelu(up(x)))`. With both layers in int8, the up
-    /// projection's output goes from its int32 products through GELU to the int8 input of the
-    /// down projection in one pass ([`Int8Linear::apply_gelu_quantized`]).
+    /// The feed-forward block, `down(gelu(up(x)))` (int8 layers run it inside
+    /// [`Int8Block::run`]).
     fn feed_forward(&self, layer: &Layer, attended: &Tensor) -> Result<Tensor, tch::TchError> {
-        match (&layer.intermediate, &layer.output, self.autocast_bf16) {
-            (Linear::Int8(up), Linear::Int8(down), false) => {
-                down.apply_quantized(&up.apply_gelu_quantized(&QuantizedRows::quantize(attended)?)?)
-            }
-            _ => {
-                let intermediate = self.linear(&layer.intermediate, attended)?.gelu("none");
-                self.linear(&layer.output, &intermediate)
-            }
-        }
+        let intermediate = self.linear(&layer.intermediate, attended)?.gelu("none");
+        self.linear(&layer.output, &intermediate)
     }
 
     /// A linear layer of this encoder applied to `x` (in bf16 autocast when training so).
@@ -443,6 +448,7 @@ impl FusedEncoder {
                 intermediate: linear(&format!("{p}.intermediate.dense"))?,
                 output: linear(&format!("{p}.output.dense"))?,
                 output_norm: norm(&format!("{p}.output.LayerNorm"))?,
+                int8_norms: None,
             });
         }
         Some(FusedEncoder {
@@ -495,11 +501,9 @@ impl FusedEncoder {
         let attention_dropout = dropout.map_or(0.0, |d| d.attention);
         let size = ids.size();
         let (batch, length) = (size[0], size[1]);
-        let (hidden, heads) = (self.shape.hidden, self.shape.heads);
-        let head_dim = hidden / heads;
         // (tch passes a missing mask as an undefined tensor, which libtorch 2.4 refuses)
         let attention_mask = mask.eq(1).view([batch, 1, 1, length]);
-        // int8 attends window by window over its real tokens (see `attention_per_window`)
+        // int8 attends window by window over its real tokens (see `crate::model::attention`)
         let lengths = match self.precision {
             Precision::Int8 => Some(window_lengths(mask)?),
             _ => None,
@@ -508,29 +512,86 @@ impl FusedEncoder {
         if self.precision == Precision::Bf16 {
             x = x.to_kind(Kind::BFloat16);
         }
+        // in int8, the layer input as the previous layer's fused pass quantized it
+        let mut quantized_x: Option<QuantizedRows> = None;
         for layer in &self.layers {
-            let qkv = self.linear(&layer.qkv, &x)?.view([batch, length, 3, heads, head_dim]).permute([2, 0, 3, 1, 4]);
-            let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
-            let context = match &lengths {
-                Some(lengths) => attention_per_window(&q, &k, &v, lengths)?,
-                None => Tensor::f_scaled_dot_product_attention(
-                    &q,
-                    &k,
-                    &v,
-                    Some(&attention_mask),
-                    attention_dropout,
-                    false,
-                    None::<f64>,
-                )?
-                .transpose(1, 2)
-                .reshape([batch, length, hidden]),
+            let projections = match (&layer.qkv, quantized_x.take()) {
+                (Linear::Int8(qkv), Some(input)) => qkv.apply_quantized(&input)?,
+                _ => self.linear(&layer.qkv, &x)?,
             };
+            let context = self.attention(&projections, lengths.as_deref(), &attention_mask, attention_dropout)?;
+            if let (Some(int8), None) = (Int8Block::of(layer), dropout) {
+                let (next, quantized) = int8.run(&context, &x)?;
+                x = next;
+                quantized_x = Some(quantized);
+                continue;
+            }
             let projected = hidden_dropout(self.linear(&layer.attention_out, &context)?);
             let attended = self.norm(&(projected + &x), &layer.attention_norm);
             let output = hidden_dropout(self.feed_forward(layer, &attended)?);
             x = self.norm(&(output + &attended), &layer.output_norm);
         }
         Ok(x.to_kind(Kind::Float))
+    }
+
+    /// A layer's attention context `[batch, length, hidden]` from its query, key and value
+    /// projections side by side (`[batch, length, 3·hidden]`): window by window over each
+    /// window's `lengths` real tokens (int8: in Rust where [`attention::available`], else with
+    /// libtorch's kernel per window), or over the whole padded batch with its `mask`
+    /// (`[batch, 1, 1, length]`, true = token) and attention `dropout`.
+    fn attention(
+        &self,
+        projections: &Tensor,
+        lengths: Option<&[i64]>,
+        mask: &Tensor,
+        dropout: f64,
+    ) -> Result<Tensor, tch::TchError> {
+        let (hidden, heads) = (self.shape.hidden, self.shape.heads);
+        let head_dim = hidden / heads;
+        if let Some(lengths) = lengths.filter(|_| attention::available(head_dim)) {
+            return attention::attend_windows(projections, lengths, heads);
+        }
+        let size = projections.size();
+        let (batch, length) = (size[0], size[1]);
+        let qkv = projections.view([batch, length, 3, heads, head_dim]).permute([2, 0, 3, 1, 4]);
+        let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
+        match lengths {
+            Some(lengths) => attention_per_window(&q, &k, &v, lengths),
+            None => Ok(Tensor::f_scaled_dot_product_attention(&q, &k, &v, Some(mask), dropout, false, None::<f64>)?
+                .transpose(1, 2)
+                .reshape([batch, length, hidden])),
+        }
+    }
+}
+
+/// The part of a layer after attention when all its layers are int8: four row passes
+/// around three int8 products, no fp32 tensor operation in between.
+struct Int8Block<'a> {
+    attention_out: &'a Int8Linear,
+    up: &'a Int8Linear,
+    down: &'a Int8Linear,
+    norms: &'a [RowNorm; 2],
+}
+
+impl<'a> Int8Block<'a> {
+    /// The block of an int8 layer; `None` in other precisions.
+    fn of(layer: &'a Layer) -> Option<Self> {
+        match (&layer.attention_out, &layer.intermediate, &layer.output, &layer.int8_norms) {
+            (Linear::Int8(attention_out), Linear::Int8(up), Linear::Int8(down), Some(norms)) => {
+                Some(Int8Block { attention_out, up, down, norms })
+            }
+            _ => None,
+        }
+    }
+
+    /// `attended = norm(context · W_o + x)`, then `norm(down(gelu(up(attended))) + attended)`:
+    /// the layer's output, in fp32 and quantized for the next layer's query/key/value product.
+    fn run(&self, context: &Tensor, x: &Tensor) -> Result<(Tensor, QuantizedRows), tch::TchError> {
+        let [attention_norm, output_norm] = self.norms;
+        let (attended, attended_rows) =
+            self.attention_out.apply_residual_norm(&QuantizedRows::quantize(context)?, x, attention_norm)?;
+        let activations = self.up.apply_gelu_quantized(&attended_rows)?;
+        self.down.apply_residual_norm(&activations, &attended, output_norm)
     }
 }
 
@@ -550,7 +611,8 @@ pub fn window_lengths(mask: &Tensor) -> Result<Vec<i64>, tch::TchError> {
 /// attention over a padded batch sums over the batch's length, whose blocking moves the last
 /// bits with the other windows' lengths, and int8 rounding can turn such a bit into a
 /// different code (0.04 % of the bench corpus's entity spans changed with the batch size
-/// before this). It also skips the padding's work.
+/// before this). It also skips the padding's work. With libtorch's kernel, for the head sizes
+/// that [`attention::attend_windows`] (the faster one, in Rust) does not cover.
 fn attention_per_window(q: &Tensor, k: &Tensor, v: &Tensor, lengths: &[i64]) -> Result<Tensor, tch::TchError> {
     let size = q.size();
     let (batch, heads, length, head_dim) = (size[0], size[1], size[2], size[3]);

@@ -17,29 +17,33 @@
 //! other tokens, windows or documents of a batch, and integer sums have no rounding order, so
 //! the quantized products give the same numbers whatever the batch. (The encoder also attends
 //! window by window in int8, so that nothing else depends on the batch either: see
-//! `attention_per_window` in [`crate::model::encoder`].) Every linear layer runs in int8, the
-//! feed-forward down projection included: with per-token ranges its GELU inputs, the
-//! longest-tailed ones, no longer cost more than the others; the feed-forward block goes from
-//! the up projection's int32 sums through GELU to the down projection's int8 input in one pass
-//! (`Int8Linear::apply_gelu_quantized`). Accuracy against fp32: README, *Precision*.
+//! `model::attention`.) Every linear layer runs in int8, the feed-forward down
+//! projection included: with per-token ranges its GELU inputs, the longest-tailed ones, no
+//! longer cost more than the others.
 //!
 //! Steps 2 and 4 are one pass each over the rows, in Rust, compiled for the processor's widest
 //! vector instructions and split across libtorch's own OpenMP threads
 //! ([`crate::runtime::parallel_parts`]): written as libtorch tensor operations they took six
-//! passes over the activations and cost more than the products saved.
+//! passes over the activations and cost more than the products saved. Where a layer's output
+//! only feeds row-wise steps, these join step 4's pass and the next layer's step 2:
+//!
+//! * the feed-forward up projection: its int32 sums through GELU to the down projection's
+//!   int8 input (`Int8Linear::apply_gelu_quantized`);
+//! * the two output projections of an encoder layer: the int32 sums, plus the residual
+//!   stream, through the layer norm to the fp32 stream and the next product's int8 input
+//!   (`Int8Linear::apply_residual_norm`; it replaced a libtorch addition and layer norm and a
+//!   quantization pass, each over the whole activations). Accuracy against fp32: README,
+//!   *Precision*.
 
 use std::sync::Mutex;
 
 use tch::{Kind, Tensor};
 
+use crate::model::simd::{exp_non_positive, rounded_integer};
 use crate::runtime::parallel_parts;
 
 /// The largest magnitude of a quantized weight (symmetric int8; −128 is never used).
 const INT8_MAX: f32 = 127.0;
-
-/// 1.5·2²³: for |v| < 2²², `v + ROUND_MAGIC` has no bits below 1, so the addition rounds `v`
-/// to the nearest integer (ties to even), which the sum's low mantissa bits then hold.
-const ROUND_MAGIC: f32 = 12_582_912.0;
 
 /// Below this many elements, row work runs on the calling thread alone.
 const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
@@ -120,6 +124,53 @@ impl Int8Linear {
             dequantize_gelu_quantize_rows(sums, &input.rows, &self.columns(), output, &mut rows);
         }
         Ok(QuantizedRows { values, rows, size })
+    }
+
+    /// `layer_norm(x · wᵀ + b + residual)`, in fp32 and quantized per row (for the next int8
+    /// layer), in one pass from the int32 sums: the encoder's output projections, whose result
+    /// is added to the residual stream and normalized (`residual` is fp32, of the output's
+    /// size).
+    pub(crate) fn apply_residual_norm(
+        &self,
+        input: &QuantizedRows,
+        residual: &Tensor,
+        norm: &RowNorm,
+    ) -> Result<(Tensor, QuantizedRows), tch::TchError> {
+        let (sums, size) = self.sums(input)?;
+        let width = self.bias.len();
+        let residual = residual.f_to_kind(Kind::Float)?.f_contiguous()?;
+        if residual.size() != size || residual.device() != tch::Device::Cpu || norm.weight.len() != width {
+            return Err(tch::TchError::Shape(format!(
+                "residual {:?} and norm of {} for an int8 layer's output {size:?}",
+                residual.size(),
+                norm.weight.len()
+            )));
+        }
+        let values = Tensor::f_empty([input.rows.len() as i64, width as i64], (Kind::Int8, tch::Device::Cpu))?;
+        let mut rows = vec![RowQuantization::default(); input.rows.len()];
+        if !rows.is_empty() {
+            // SAFETY: `sums` is a contiguous int32 CPU tensor of rows·width elements (checked
+            // by `sums`), `residual` a contiguous fp32 CPU tensor of as many (checked above),
+            // `values` a fresh contiguous int8 tensor of as many; three distinct allocations
+            // that outlive the slices and that nothing else uses meanwhile.
+            let (sums, residual, output) = unsafe {
+                (
+                    std::slice::from_raw_parts_mut(sums.data_ptr().cast::<i32>(), sums.numel()),
+                    std::slice::from_raw_parts(residual.data_ptr().cast::<f32>().cast_const(), sums.numel()),
+                    std::slice::from_raw_parts_mut(values.data_ptr().cast::<i8>(), sums.numel()),
+                )
+            };
+            dequantize_residual_norm_quantize_rows(
+                sums,
+                &input.rows,
+                &self.columns(),
+                residual,
+                norm,
+                output,
+                &mut rows,
+            );
+        }
+        Ok((sums.f_view_dtype(Kind::Float)?.f_reshape(&size)?, QuantizedRows { values, rows, size }))
     }
 
     /// The per-channel constants of [`dequantize_rows`].
@@ -256,6 +307,97 @@ pub(crate) fn dequantize_gelu_quantize_rows(
     });
 }
 
+/// A layer norm's constants, for the fused pass of [`Int8Linear::apply_residual_norm`].
+pub(crate) struct RowNorm {
+    /// `γ`, one per column.
+    weight: Vec<f32>,
+    /// `β`, one per column.
+    bias: Vec<f32>,
+    /// Added to the variance.
+    eps: f32,
+}
+
+impl RowNorm {
+    /// A layer norm `(x − mean) / √(var + eps) · weight + bias` over the last dimension.
+    pub(crate) fn new(weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Self, tch::TchError> {
+        Ok(RowNorm {
+            weight: Vec::<f32>::try_from(&weight.f_to_kind(Kind::Float)?)?,
+            bias: Vec::<f32>::try_from(&bias.f_to_kind(Kind::Float)?)?,
+            eps: eps as f32,
+        })
+    }
+}
+
+/// [`dequantize_rows`], the residual sum, the layer norm and [`quantize_rows`] in one pass:
+/// the int32 `sums` of a layer (`rows.len()` rows of one value per column) become
+/// `layer_norm(y + residual)`, written over them as f32 bit patterns and quantized per row into
+/// `output`, with their scales and zero points in `quantized`.
+pub(crate) fn dequantize_residual_norm_quantize_rows(
+    sums: &mut [i32],
+    rows: &[RowQuantization],
+    columns: &Columns<'_>,
+    residual: &[f32],
+    norm: &RowNorm,
+    output: &mut [i8],
+    quantized: &mut [RowQuantization],
+) {
+    let width = columns.scales.len();
+    let rows_per_part = rows_per_part(rows.len(), sums.len());
+    let parts = sums
+        .chunks_mut(rows_per_part * width)
+        .zip(rows.chunks(rows_per_part))
+        .zip(residual.chunks(rows_per_part * width))
+        .zip(output.chunks_mut(rows_per_part * width))
+        .zip(quantized.chunks_mut(rows_per_part));
+    run_parts(parts, |((((sums, rows), residual), output), quantized)| {
+        simd::dequantize_residual_norm_quantize(sums, rows, columns, residual, norm, output, quantized)
+    });
+}
+
+/// One row of [`dequantize_residual_norm_quantize_rows`], through `scratch` (one row of fp32).
+#[inline(always)]
+fn dequantize_residual_norm_quantize_row(
+    sums: &mut [i32],
+    quantization: RowQuantization,
+    columns: &Columns<'_>,
+    residual: &[f32],
+    norm: &RowNorm,
+    scratch: &mut [f32],
+    out: &mut [i8],
+) -> RowQuantization {
+    let cells = scratch.iter_mut().zip(&*sums).zip(columns.scales).zip(columns.weight_sums).zip(columns.bias);
+    for (((((y, &v), &column_scale), &weight_sum), &b), &r) in cells.zip(residual) {
+        let sum = v.wrapping_sub(quantization.zero_point.wrapping_mul(weight_sum));
+        *y = sum as f32 * (quantization.scale * column_scale) + b + r;
+    }
+    let count = scratch.len() as f32;
+    let mean = lane_sum(scratch, |v| v) / count;
+    let variance = lane_sum(scratch, |v| (v - mean) * (v - mean)) / count;
+    let inverse = 1.0 / (variance + norm.eps).sqrt();
+    for (((y, &gamma), &beta), v) in scratch.iter_mut().zip(&norm.weight).zip(&norm.bias).zip(sums.iter_mut()) {
+        *y = (*y - mean) * inverse * gamma + beta;
+        *v = y.to_bits() as i32;
+    }
+    quantize_row(scratch, out)
+}
+
+/// `Σ f(v)` over `values`, summed in [`SUM_LANES`] interleaved partial sums (so that it
+/// vectorizes) and then across them.
+#[inline(always)]
+fn lane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0f32; SUM_LANES];
+    let mut chunks = values.chunks_exact(SUM_LANES);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane += f(v);
+        }
+    }
+    chunks.remainder().iter().fold(lanes.iter().sum::<f32>(), |total, &v| total + f(v))
+}
+
+/// Partial sums of [`lane_sum`]: one AVX-512 register.
+const SUM_LANES: usize = 16;
+
 /// The quantization of one row (see [`quantize_rows`]), written so that the compiler
 /// vectorizes it: lane-wise minimum and maximum, rounding by [`rounded_integer`].
 #[inline(always)]
@@ -289,15 +431,6 @@ fn sortable_key(v: f32) -> i32 {
 #[inline(always)]
 fn from_sortable_key(key: i32) -> f32 {
     f32::from_bits((key ^ ((key >> 31) & i32::MAX)) as u32)
-}
-
-/// `v` rounded to the nearest integer, ties to even, for |v| < 2²²: adding 1.5·2²³ leaves
-/// the integer in the low bits of the sum's mantissa (vectorizes, unlike a float-to-integer
-/// conversion, which Rust makes saturating and NaN-checked). Anything else (NaN, infinities,
-/// huge values) gives some integer, which the caller clamps.
-#[inline(always)]
-fn rounded_integer(v: f32) -> i32 {
-    ((v + ROUND_MAGIC).to_bits() as i32).wrapping_sub(ROUND_MAGIC.to_bits() as i32)
 }
 
 /// One row of [`dequantize_rows`].
@@ -348,88 +481,14 @@ fn erf(x: f32) -> f32 {
     f32::from_bits(magnitude.to_bits() | (x.to_bits() & 0x8000_0000))
 }
 
-/// `e^v` for `v ≤ 0` (below −87 it returns e^−87 ≈ 1.6e-38, not 0), branch-free: `v = n·ln 2 + r`
-/// with a degree-6 polynomial for `e^r` (Cephes' expf) and `2^n` from the exponent bits.
-#[inline(always)]
-fn exp_non_positive(v: f32) -> f32 {
-    let v = if v < -87.0 { -87.0 } else { v };
-    let n = rounded_integer(v * std::f32::consts::LOG2_E);
-    let nf = n as f32;
-    let r = v - nf * 0.693_359_4 + nf * 2.121_944_4e-4;
-    let p = 1.987_569_1e-4;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 0.5;
-    let e = p * r * r + r + 1.0;
-    e * f32::from_bits(((n + 127) as u32) << 23)
-}
-
-/// The row loops, compiled for the widest vector instructions the processor has (chosen at
-/// run time; the portable build targets SSE2 only).
+/// The row loops, compiled for the widest vector instructions the processor has
+/// ([`multiversioned!`](crate::model::simd::multiversioned)).
 mod simd {
-    use super::{dequantize_gelu_quantize_row, dequantize_row, quantize_row, Columns, RowQuantization};
-
-    /// Defines `pub(super) fn $name($args)` running `$body` compiled three times: for AVX-512,
-    /// for AVX2 with FMA, and portably; each call takes the widest the processor has. The body
-    /// is the same code in each: only the instructions the compiler may use differ, and
-    /// without fast-math flags they compute the same bits.
-    macro_rules! multiversioned {
-        ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
-            $(#[$doc])*
-            pub(super) fn $name($($arg: $ty),*) {
-                #[inline(always)]
-                fn portable($($arg: $ty),*) $body
-
-                #[cfg(target_arch = "x86_64")]
-                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-                fn avx512($($arg: $ty),*) {
-                    portable($($arg),*)
-                }
-
-                #[cfg(target_arch = "x86_64")]
-                #[target_feature(enable = "avx2,fma")]
-                fn avx2($($arg: $ty),*) {
-                    portable($($arg),*)
-                }
-
-                #[cfg(target_arch = "x86_64")]
-                match widest_vectors() {
-                    // SAFETY: the processor has the features each function is compiled for.
-                    Vectors::Avx512 => return unsafe { avx512($($arg),*) },
-                    // SAFETY: as above.
-                    Vectors::Avx2 => return unsafe { avx2($($arg),*) },
-                    Vectors::Portable => {}
-                }
-                portable($($arg),*)
-            }
-        };
-    }
-
-    /// The vector instruction sets the row loops are compiled for.
-    #[cfg(target_arch = "x86_64")]
-    enum Vectors {
-        /// AVX-512 (foundation, byte/word and vector-length extensions).
-        Avx512,
-        /// AVX2 with FMA.
-        Avx2,
-        /// Baseline x86-64 (SSE2).
-        Portable,
-    }
-
-    /// The widest of [`Vectors`] this processor has (the standard library caches the probe).
-    #[cfg(target_arch = "x86_64")]
-    fn widest_vectors() -> Vectors {
-        use std::arch::is_x86_feature_detected as has;
-        if has!("avx512f") && has!("avx512bw") && has!("avx512vl") {
-            Vectors::Avx512
-        } else if has!("avx2") && has!("fma") {
-            Vectors::Avx2
-        } else {
-            Vectors::Portable
-        }
-    }
+    use super::{
+        dequantize_gelu_quantize_row, dequantize_residual_norm_quantize_row, dequantize_row, quantize_row, Columns,
+        RowNorm, RowQuantization,
+    };
+    use crate::model::simd::multiversioned;
 
     multiversioned! {
         /// [`quantize_row`] over each row.
@@ -463,6 +522,39 @@ mod simd {
             let each = sums.chunks_exact(width).zip(rows).zip(output.chunks_exact_mut(width)).zip(quantized);
             for (((sums, &quantization), out), result) in each {
                 *result = dequantize_gelu_quantize_row(sums, quantization, columns, &mut scratch, out);
+            }
+        }
+    }
+
+    multiversioned! {
+        /// [`dequantize_residual_norm_quantize_row`] over each row.
+        fn dequantize_residual_norm_quantize(
+            sums: &mut [i32],
+            rows: &[RowQuantization],
+            columns: &Columns<'_>,
+            residual: &[f32],
+            norm: &RowNorm,
+            output: &mut [i8],
+            quantized: &mut [RowQuantization],
+        ) {
+            let width = columns.scales.len();
+            let mut scratch = vec![0f32; width];
+            let each = sums
+                .chunks_exact_mut(width)
+                .zip(rows)
+                .zip(residual.chunks_exact(width))
+                .zip(output.chunks_exact_mut(width))
+                .zip(quantized);
+            for ((((sums, &quantization), residual), out), result) in each {
+                *result = dequantize_residual_norm_quantize_row(
+                    sums,
+                    quantization,
+                    columns,
+                    residual,
+                    norm,
+                    &mut scratch,
+                    out,
+                );
             }
         }
     }
@@ -602,6 +694,29 @@ mod tests {
                 assert!((value - exact).abs() <= quantization.scale * 0.5 + 1e-5, "{value} vs {exact}");
             }
         }
+    }
+
+    #[test]
+    fn fused_residual_and_layer_norm_give_what_the_separate_steps_give() {
+        let _guard = tch::no_grad_guard();
+        tch::manual_seed(10);
+        let randn = |size: &[i64]| Tensor::randn(size, (Kind::Float, tch::Device::Cpu));
+        // 40 columns: two 16-lane chunks and a remainder
+        let layer = Int8Linear::quantize(&randn(&[40, 32]), &randn(&[40])).unwrap();
+        let x = QuantizedRows::quantize(&randn(&[3, 5, 32])).unwrap();
+        let residual = randn(&[3, 5, 40]) * 3.0;
+        let (gamma, beta) = (randn(&[40]), randn(&[40]));
+        let norm = RowNorm::new(&gamma, &beta, 1e-12).unwrap();
+        let (fused, rows) = layer.apply_residual_norm(&x, &residual, &norm).unwrap();
+        let separate =
+            (layer.apply_quantized(&x).unwrap() + &residual).layer_norm([40], Some(&gamma), Some(&beta), 1e-12, false);
+        let difference = (&fused - &separate).abs().max().double_value(&[]);
+        assert!(difference < 1e-5, "fused layer norm differs by {difference}");
+        // and the quantized rows are those of the fp32 result
+        let again = QuantizedRows::quantize(&fused).unwrap();
+        assert!(again.values.equal(&rows.values) && again.rows == rows.rows);
+        // a residual of another size is refused
+        assert!(layer.apply_residual_norm(&x, &randn(&[3, 5, 39]), &norm).is_err());
     }
 
     #[test]

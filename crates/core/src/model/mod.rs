@@ -3,6 +3,7 @@
 //! choosing the device. Building the shipped model directories offline is [`crate::build`].
 
 pub mod arch;
+pub(crate) mod attention;
 pub mod batch;
 pub mod classifier;
 pub mod device;
@@ -10,6 +11,7 @@ pub mod encoder;
 pub mod int8;
 pub mod manifest;
 pub mod precision;
+pub(crate) mod simd;
 pub mod weights;
 
 use std::path::{Path, PathBuf};
