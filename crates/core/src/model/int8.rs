@@ -367,8 +367,7 @@ fn dequantize_residual_norm_quantize_row(
 ) -> RowQuantization {
     let cells = scratch.iter_mut().zip(&*sums).zip(columns.scales).zip(columns.weight_sums).zip(columns.bias);
     for (((((y, &v), &column_scale), &weight_sum), &b), &r) in cells.zip(residual) {
-        let sum = v.wrapping_sub(quantization.zero_point.wrapping_mul(weight_sum));
-        *y = sum as f32 * (quantization.scale * column_scale) + b + r;
+        *y = quantization.dequantize(v, column_scale, weight_sum, b) + r;
     }
     let count = scratch.len() as f32;
     let mean = lane_sum(scratch, |v| v) / count;
@@ -419,6 +418,17 @@ fn quantize_row(row: &[f32], out: &mut [i8]) -> RowQuantization {
     RowQuantization { scale, zero_point }
 }
 
+impl RowQuantization {
+    /// Output column `o` of this row from its int32 sum `Σₖ q_x[k] · q_w[o][k]`:
+    /// `(sum − zero_point · Σₖ q_w[o][k]) · scale · s_w[o] + bias[o]` (step 4 of the module
+    /// docs), for the column's weight scale, weight sum and bias.
+    #[inline(always)]
+    fn dequantize(self, sum: i32, column_scale: f32, weight_sum: i32, bias: f32) -> f32 {
+        let sum = sum.wrapping_sub(self.zero_point.wrapping_mul(weight_sum));
+        sum as f32 * (self.scale * column_scale) + bias
+    }
+}
+
 /// An `i32` whose order is the order of the floats (negative floats have their magnitude bits
 /// flipped; NaNs sort beyond the infinities).
 #[inline(always)]
@@ -438,9 +448,7 @@ fn from_sortable_key(key: i32) -> f32 {
 fn dequantize_row(row: &mut [i32], quantization: RowQuantization, columns: &Columns<'_>) {
     let cells = row.iter_mut().zip(columns.scales).zip(columns.weight_sums).zip(columns.bias);
     for (((v, &column_scale), &weight_sum), &b) in cells {
-        let sum = v.wrapping_sub(quantization.zero_point.wrapping_mul(weight_sum));
-        let y = sum as f32 * (quantization.scale * column_scale) + b;
-        *v = y.to_bits() as i32;
+        *v = quantization.dequantize(*v, column_scale, weight_sum, b).to_bits() as i32;
     }
 }
 
@@ -456,8 +464,7 @@ fn dequantize_gelu_quantize_row(
 ) -> RowQuantization {
     let cells = scratch.iter_mut().zip(sums).zip(columns.scales).zip(columns.weight_sums).zip(columns.bias);
     for ((((y, &v), &column_scale), &weight_sum), &b) in cells {
-        let sum = v.wrapping_sub(quantization.zero_point.wrapping_mul(weight_sum));
-        *y = gelu(sum as f32 * (quantization.scale * column_scale) + b);
+        *y = gelu(quantization.dequantize(v, column_scale, weight_sum, b));
     }
     quantize_row(scratch, out)
 }
