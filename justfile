@@ -110,7 +110,7 @@ topics-lead: setup
 bench: setup setup-test-env
     python3 bench/run_bench.py
 
-# The default NER model's recipe, from scratch on CPU in one run (133 minutes on a 2-core Intel
+# The default NER model's recipe, from scratch on CPU in one run (128 minutes on a 2-core Intel
 # Xeon): 5 epochs over the gold sets, lr 1e-4 with one warm-up and linear decay, dev-set model
 # selection after every epoch and over the average of the last two, into .local/ner-train.
 # `just ner-package` turns the result into models/ner-it-de.

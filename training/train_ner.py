@@ -4,7 +4,7 @@ fine-tuned from models/e5-small on the gold training sets of ../shared/data, on 
 
     python3 training/train_ner.py --out OUT_DIR [--limit N] [--epochs E] [--threads T] [--device cuda]
 
-The default NER model (`just train-ner`, one run from scratch, 133 minutes on a 2-core Intel Xeon in fp32):
+The default NER model (`just train-ner`, one run from scratch, 128 minutes on a 2-core Intel Xeon in fp32):
     python3 training/train_ner.py --out .local/ner-train --epochs 5 --lr 1e-4 --precision fp32 --compact --threads 2
 Continuing from the shipped model: --init models/ner-it-de.
 CPU smoke run: just train-smoke
