@@ -145,6 +145,82 @@ fn the_same_text_through_huggingface_words_keeps_glued_punctuation() {
     assert!(text_of(&hf).contains(&"Vladimir Putin,".to_owned()), "{:?}", text_of(&hf));
 }
 
+#[test]
+fn pre_tokenised_input_is_labelled_on_its_own_tokens() {
+    // a gold-style record (tokens joined by spaces, as `postilla import` writes them) whose
+    // tokens hold punctuation, and one whose tokens are invalid
+    default_model_dir();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let words = [
+        "Il",
+        "presidente",
+        "della",
+        "Fiat",
+        "S.p.A.",
+        ",",
+        "Sergio",
+        "Marchionne",
+        ",",
+        "ha",
+        "incontrato",
+        "a",
+        "Baden-Württemberg",
+        "il",
+        "ministro",
+        "Winfried",
+        "Kretschmann",
+        ".",
+    ];
+    let text = words.join(" ");
+    let mut spans = Vec::new();
+    let mut at = 0;
+    for w in words {
+        let n = w.chars().count();
+        spans.push([at, at + n]);
+        at += n + 1;
+    }
+    let input = dir.path().join("tokenised.jsonl");
+    let lines = [
+        serde_json::json!({"id": "t", "text": text, "tokens": spans}).to_string(),
+        serde_json::json!({"id": "bad", "text": "Roma", "tokens": [[0, 9]]}).to_string(),
+    ];
+    std::fs::write(&input, lines.join("\n") + "\n").expect("write");
+    let (ours, rule) = (dir.path().join("tokens.jsonl"), dir.path().join("rule.jsonl"));
+    let o = run(postilla().args(["annotate", "--no-topics", "-o"]).arg(&ours).arg(&input));
+    assert_eq!(o.status.code(), Some(1), "an error record makes exit 1: {}", stderr(&o));
+    let o = run(postilla().args(["annotate", "--no-topics", "--ignore-input-tokens", "-o"]).arg(&rule).arg(&input));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let records = read_jsonl(&ours);
+    common::assert_schema_valid(&records);
+    assert_eq!(records[1]["error"]["kind"], "invalid_tokens", "{}", records[1]);
+    assert_eq!(records[0]["provenance"]["params"]["input_tokens"], true);
+    assert_eq!(read_jsonl(&rule)[0]["provenance"]["params"]["input_tokens"], false);
+    let entities = records[0]["entities"].as_array().expect("entities");
+    let found: Vec<(&str, &str)> =
+        entities.iter().map(|e| (e["text"].as_str().expect("text"), e["label"].as_str().expect("label"))).collect();
+    eprintln!("{found:?}");
+    for e in entities {
+        let (s, t) = (e["start"].as_u64().expect("start") as usize, e["end"].as_u64().expect("end") as usize);
+        assert!(spans.iter().any(|w| w[0] == s) && spans.iter().any(|w| w[1] == t), "{e} is not on token boundaries");
+    }
+    for (name, label) in [
+        ("Fiat S.p.A.", "ORG"),
+        ("Sergio Marchionne", "PER"),
+        ("Winfried Kretschmann", "PER"),
+        ("Baden-Württemberg", "LOC"),
+    ] {
+        assert!(found.contains(&(name, label)), "{name} ({label}) not in {found:?}");
+    }
+    // the punctuation rule, on the same text, trims the token "S.p.A." of its last full stop
+    let by_rule: Vec<String> = read_jsonl(&rule)[0]["entities"]
+        .as_array()
+        .expect("entities")
+        .iter()
+        .map(|e| e["text"].as_str().expect("text").to_owned())
+        .collect();
+    assert!(by_rule.contains(&"Fiat S.p.A".to_owned()), "{by_rule:?}");
+}
+
 /// Every regular file of `dir` with its bytes' sha256.
 fn hashes(dir: &Path) -> std::collections::BTreeMap<String, String> {
     use sha2::Digest;

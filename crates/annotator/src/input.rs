@@ -1,5 +1,8 @@
 //! Reading the documents to annotate: a directory of `.txt` files (recursively), single `.txt`
-//! files, JSONL files of `{"id", "text"}` objects, or JSONL on standard input (`-`).
+//! files, JSONL files of `{"id", "text"}` objects, or JSONL on standard input (`-`). A JSONL
+//! object may carry its own tokenisation as `"tokens": [[start, end], ...]` (code points, in
+//! order, not overlapping), as the gold files of `postilla import` do; the NER then takes those
+//! tokens as its words.
 //!
 //! A document that cannot be read becomes a [`DocumentError`] carrying its id, never a silent
 //! omission, so that a batch run writes an error record for it and goes on.
@@ -15,6 +18,9 @@ pub struct Document {
     pub id: String,
     /// The text.
     pub text: String,
+    /// The document's own tokens (code-point spans, in order, not overlapping), when the input
+    /// is pre-tokenised (a JSONL object's `tokens`); `None` for raw text.
+    pub tokens: Option<Vec<[usize; 2]>>,
     /// Where it came from (path, `path:line` or `stdin:line`).
     pub source: String,
 }
@@ -25,7 +31,7 @@ pub struct DocumentError {
     /// The id the document would have had.
     pub id: String,
     /// Machine-readable kind: `invalid_utf8`, `empty`, `unreadable`, `malformed_jsonl`,
-    /// `missing_text`, `binary`, `invalid_id`, `duplicate_id`.
+    /// `missing_text`, `binary`, `invalid_id`, `duplicate_id`, `invalid_tokens`.
     pub kind: &'static str,
     /// Explanation.
     pub message: String,
@@ -117,7 +123,7 @@ pub fn read_txt(path: &Path, id: String) -> InputItem {
     let text = String::from_utf8(bytes).map_err(|e| {
         err("invalid_utf8", format!("not UTF-8: invalid byte sequence at byte {}", e.utf8_error().valid_up_to()))
     })?;
-    document(id.clone(), strip_bom(text), source)
+    document(id.clone(), strip_bom(text), None, source)
 }
 
 fn strip_bom(text: String) -> String {
@@ -127,8 +133,8 @@ fn strip_bom(text: String) -> String {
     }
 }
 
-/// Checks a text and id and builds the document.
-fn document(id: String, text: String, source: String) -> InputItem {
+/// Checks a text, its tokens and id and builds the document.
+fn document(id: String, text: String, tokens: Option<Vec<[usize; 2]>>, source: String) -> InputItem {
     let err =
         |kind, message: &str| DocumentError { id: id.clone(), kind, message: message.into(), source: source.clone() };
     if let Some(problem) = id_problem(&id) {
@@ -143,7 +149,40 @@ fn document(id: String, text: String, source: String) -> InputItem {
     if text.contains('\0') {
         return Err(err("binary", "the document contains NUL bytes (a binary file?)"));
     }
-    Ok(Document { id, text, source })
+    if let Some(problem) = tokens.as_deref().and_then(|t| token_problem(t, text.chars().count())) {
+        return Err(DocumentError { id, kind: "invalid_tokens", message: problem, source });
+    }
+    Ok(Document { id, text, tokens, source })
+}
+
+/// Why a document's tokens cannot be its words: a span that is empty, reversed, past the end
+/// of the text (`n_chars` code points), or that starts before the previous one ends.
+pub fn token_problem(tokens: &[[usize; 2]], n_chars: usize) -> Option<String> {
+    let mut previous_end = 0;
+    for (i, &[start, end]) in tokens.iter().enumerate() {
+        if start >= end {
+            return Some(format!("token {i} [{start}, {end}] is empty or reversed"));
+        }
+        if end > n_chars {
+            return Some(format!("token {i} [{start}, {end}] ends past the text ({n_chars} code points)"));
+        }
+        if start < previous_end {
+            return Some(format!("token {i} [{start}, {end}] starts before the previous token ends ({previous_end})"));
+        }
+        previous_end = end;
+    }
+    None
+}
+
+/// A JSONL object's `tokens`: absent or `null` is none; anything but an array of
+/// `[start, end]` pairs of non-negative integers is an error message.
+fn json_tokens(value: &serde_json::Value) -> Result<Option<Vec<[usize; 2]>>, String> {
+    match value.get("tokens") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(tokens) => serde_json::from_value::<Vec<[usize; 2]>>(tokens.clone())
+            .map(Some)
+            .map_err(|e| format!("\"tokens\" is not a list of [start, end] code-point pairs: {e}")),
+    }
 }
 
 /// Ids are written into records and used as file names by exporters: no control characters,
@@ -186,9 +225,13 @@ fn jsonl_items(reader: impl BufRead + 'static, name: String) -> impl Iterator<It
             Some(serde_json::Value::Number(n)) => n.to_string(),
             _ => return err("malformed_jsonl", "the object has no string \"id\"".into()),
         };
+        let tokens = match json_tokens(&value) {
+            Ok(t) => t,
+            Err(message) => return Some(Err(DocumentError { id, kind: "invalid_tokens", message, source })),
+        };
         match value.get("text").and_then(|t| t.as_str()) {
             // a JSON string is the text verbatim (a BOM inside it is content, not encoding)
-            Some(text) => Some(document(id, text.to_owned(), source)),
+            Some(text) => Some(document(id, text.to_owned(), tokens, source)),
             None => Some(Err(DocumentError {
                 id,
                 kind: "missing_text",
@@ -264,5 +307,35 @@ mod tests {
         let kinds: Vec<&str> = items.iter().map(|i| i.as_ref().map_or_else(|e| e.kind, |_| "ok")).collect();
         assert_eq!(kinds, vec!["ok", "malformed_jsonl", "missing_text", "invalid_id", "invalid_id", "duplicate_id"]);
         assert!(items[1].as_ref().unwrap_err().source.ends_with(":2"), "line number in the source");
+    }
+
+    #[test]
+    fn jsonl_tokens_are_read_and_checked() {
+        let mut f = tempfile::Builder::new().suffix(".jsonl").tempfile().unwrap();
+        writeln!(f, r#"{{"id":"a","text":"S.p.A. è","tokens":[[0,6],[7,8]]}}"#).unwrap();
+        writeln!(f, r#"{{"id":"b","text":"Roma","tokens":null}}"#).unwrap();
+        writeln!(f, r#"{{"id":"c","text":"Roma","tokens":[[0,5]]}}"#).unwrap();
+        writeln!(f, r#"{{"id":"d","text":"Roma X","tokens":[[0,4],[2,6]]}}"#).unwrap();
+        writeln!(f, r#"{{"id":"e","text":"Roma","tokens":[[2,2]]}}"#).unwrap();
+        writeln!(f, r#"{{"id":"f","text":"Roma","tokens":"0-4"}}"#).unwrap();
+        writeln!(f, r#"{{"id":"g","text":"Roma","tokens":[[0,-4]]}}"#).unwrap();
+        let items: Vec<InputItem> = read_input(f.path().to_str().unwrap()).unwrap().collect();
+        assert_eq!(items[0].as_ref().unwrap().tokens, Some(vec![[0, 6], [7, 8]]));
+        assert_eq!(items[1].as_ref().unwrap().tokens, None);
+        let errors: Vec<(&str, &str)> =
+            items[2..].iter().map(|i| i.as_ref().map_or_else(|e| (e.id.as_str(), e.kind), |_| ("?", "ok"))).collect();
+        assert_eq!(
+            errors,
+            vec![
+                ("c", "invalid_tokens"),
+                ("d", "invalid_tokens"),
+                ("e", "invalid_tokens"),
+                ("f", "invalid_tokens"),
+                ("g", "invalid_tokens")
+            ]
+        );
+        let message = &items[2].as_ref().unwrap_err().message;
+        assert!(message.contains("past the text (4 code points)"), "{message}");
+        assert!(items[3].as_ref().unwrap_err().message.contains("before the previous token ends"));
     }
 }

@@ -65,6 +65,14 @@ pub enum ModelError {
     /// The tokenizer could not be loaded or failed.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// A text's own tokens ([`crate::ner::NerInput::words`]) cannot be its words.
+    #[error("text {index}: invalid tokens: {message}")]
+    InvalidWords {
+        /// The text's position in the call.
+        index: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// libtorch reported an error.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

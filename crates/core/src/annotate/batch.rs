@@ -6,16 +6,22 @@ use postilla_annotator::record::{AnnotationRecord, LanguageTag};
 
 use super::record::{round6, DocumentAnnotations};
 use super::{AnnotateError, Annotator};
+use crate::ner::NerInput;
 use crate::topics::TopicError;
+
+/// A document as the NER reads it: its text and, when the input was pre-tokenised, its tokens.
+fn ner_input(doc: &Document) -> NerInput<'_> {
+    NerInput { text: &doc.text, words: doc.tokens.as_deref() }
+}
 
 impl Annotator {
     /// Annotates a batch of documents. One record per document, in input order; a document
     /// the models fail on becomes an error record with the models' own error message
     /// (`error.kind` = `model`), and the others are unaffected.
     pub fn annotate(&self, docs: &[Document]) -> Vec<AnnotationRecord> {
-        let texts: Vec<&str> = docs.iter().map(|d| d.text.as_str()).collect();
-        let langs: Vec<Option<LanguageTag>> = texts.iter().map(|t| self.detect(t)).collect();
-        match self.annotate_texts(&texts, &langs) {
+        let inputs: Vec<NerInput> = docs.iter().map(ner_input).collect();
+        let langs: Vec<Option<LanguageTag>> = docs.iter().map(|d| self.detect(&d.text)).collect();
+        match self.annotate_inputs(&inputs, &langs) {
             Ok(results) => docs.iter().zip(langs).zip(results).map(|((d, l), r)| self.record(d, l, Ok(r))).collect(),
             // isolate the failing document(s): retry one by one, each keeping its own error
             Err(_) => docs
@@ -23,7 +29,7 @@ impl Annotator {
                 .zip(langs)
                 .map(|(d, l)| {
                     let one = self
-                        .annotate_texts(&[d.text.as_str()], std::slice::from_ref(&l))
+                        .annotate_inputs(&[ner_input(d)], std::slice::from_ref(&l))
                         .map(|mut r| r.pop().unwrap_or_default());
                     self.record(d, l, one)
                 })
@@ -32,16 +38,17 @@ impl Annotator {
     }
 
     /// Entities and topics of each text; the first error of the batch otherwise.
-    fn annotate_texts(
+    fn annotate_inputs(
         &self,
-        texts: &[&str],
+        inputs: &[NerInput],
         langs: &[Option<LanguageTag>],
     ) -> Result<Vec<DocumentAnnotations>, AnnotateError> {
         let entities = match &self.ner {
-            None => vec![Vec::new(); texts.len()],
-            Some(ner) => ner.predict(texts)?,
+            None => vec![Vec::new(); inputs.len()],
+            Some(ner) => ner.predict_inputs(inputs)?,
         };
-        let topics = self.topics(texts, langs)?;
+        let texts: Vec<&str> = inputs.iter().map(|i| i.text).collect();
+        let topics = self.topics(&texts, langs)?;
         Ok(entities.into_iter().zip(topics).collect())
     }
 

@@ -9,7 +9,7 @@
 //!
 //! let config = AnnotatorConfig { ner: Some(("models/ner-it-de".into(), NerOptions::default())), ..Default::default() };
 //! let annotator = Annotator::new(config)?;
-//! let docs = vec![Document { id: "a".into(), text: "Sergio Mattarella è a Parigi.".into(), source: "example".into() }];
+//! let docs = vec![Document { id: "a".into(), text: "Sergio Mattarella è a Parigi.".into(), tokens: None, source: "example".into() }];
 //! for record in annotator.annotate(&docs) {
 //!     println!("{}", serde_json::to_string(&record).unwrap());
 //! }

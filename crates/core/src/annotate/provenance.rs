@@ -64,6 +64,9 @@ pub struct Params {
     /// NER: word boundaries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub word_boundaries: Option<WordBoundaries>,
+    /// NER: whether a pre-tokenised document's own tokens are its words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<bool>,
     /// NER: precision of the forward.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<Precision>,
@@ -180,6 +183,7 @@ impl Provenance {
         self.params.stride = Some(options.stride);
         self.params.aggregation = Some(options.aggregation);
         self.params.word_boundaries = Some(options.word_boundaries);
+        self.params.input_tokens = Some(options.input_tokens);
         self.params.precision = Some(options.precision);
     }
 

@@ -20,7 +20,7 @@
 //!   within 0.2 points of fp32 on KIND WN dev and CoNLL-2003 German dev for this kind of
 //!   processor (README, "Precision"): int8 on processors with VNNI instructions (`avx512_vnni`
 //!   or `avx_vnni`, which oneDNN's int8 products run on: on an Intel Xeon 2.1x fp32's speed,
-//!   dev F1 +0.03 / +0.01 with the shipped model), fp32 everywhere else (without VNNI int8's
+//!   dev F1 −0.03 / ±0.00 with the shipped model), fp32 everywhere else (without VNNI int8's
 //!   speed was not measured; bf16, within the rule, ran slower than fp32 on the Intel Xeon
 //!   and slower than int8 on an AMD Zen 4; nothing was measured on GPUs).
 //!   [`Precision::resolve`] turns it into one of the three; a model or forward that runs fp32

@@ -13,6 +13,8 @@
 //!    punctuation (Unicode category P*) or when punctuation precedes it, the way the gold
 //!    sets are tokenised: "Putin," is "Putin" + ",", "(AP)" is "(" + "AP" + ")", "AP.Putin"
 //!    is "AP" + "." + "Putin". [`WordBoundaries::HuggingFace`] keeps the pipeline's words.
+//!    A document that comes with its own tokens (a pre-tokenised corpus) is decoded with
+//!    those tokens as its words instead ([`decode_entities_in_words`]).
 //! 2. **Aggregation** gives each word one label and score: `first` = argmax of the first
 //!    token's probabilities; `max` = argmax of the token with the highest probability;
 //!    `average` = argmax of the mean probability vector. A word is never split.
@@ -314,8 +316,84 @@ pub fn decode_entities(
     how: Aggregation,
 ) -> Vec<DecodedEntity> {
     let words = words(tokens, text_chars, rule, boundaries, how);
-    let trim =
-        |c: char| boundaries == WordBoundaries::Punctuation && (is_punctuation(c) || is_symbol(c) || c.is_whitespace());
+    group_entities(&words, text_chars, labels, boundaries == WordBoundaries::Punctuation)
+}
+
+/// Decodes one document's content tokens into entities whose words are the document's own
+/// tokens (`given`: code-point spans, in order, not overlapping), as a pre-tokenised corpus
+/// (CoNLL, KIND, EVALITA, `postilla import`) defines them. A piece belongs to the given token
+/// its first visible code point lies in (a lone `▁` mark to none); a given token's
+/// pieces make one word, labelled by aggregation as usual, and spanning exactly that token, so
+/// that every entity starts and ends at token boundaries ("S.p.A." stays whole; a piece such
+/// as `AP.` over the tokens "AP" and "." makes the word "AP"). A piece outside every given
+/// token is a word of its own, up to the next token's start. Grouping is step 3 of the module
+/// docs without the glued-break rule, and spans are not trimmed: the tokens are authoritative.
+pub fn decode_entities_in_words(
+    tokens: &[TokenPrediction],
+    text_chars: &[char],
+    labels: &LabelSet,
+    given: &[[usize; 2]],
+    how: Aggregation,
+) -> Vec<DecodedEntity> {
+    let words = given_words(tokens, given, how);
+    group_entities(&words, text_chars, labels, false)
+}
+
+/// For each position of `starts` (the first visible code points of pieces, in text order), the
+/// index of the given token it lies in; `None` outside every given token.
+fn given_word_index(starts: &[usize], given: &[[usize; 2]]) -> Vec<Option<usize>> {
+    let mut w = 0;
+    starts
+        .iter()
+        .map(|&at| {
+            while w < given.len() && given[w][1] <= at {
+                w += 1;
+            }
+            (w < given.len() && given[w][0] <= at).then_some(w)
+        })
+        .collect()
+}
+
+fn given_words(tokens: &[TokenPrediction], given: &[[usize; 2]], how: Aggregation) -> Vec<Word> {
+    // a boundary mark `▁` or a whitespace-only piece belongs to no word: the word's first piece
+    // is its first visible one, as in training (where the mark is a word of its own)
+    let visible: Vec<&TokenPrediction> = tokens.iter().filter(|t| !t.is_marker && t.trimmed.0 < t.trimmed.1).collect();
+    let starts: Vec<usize> = visible.iter().map(|t| t.trimmed.0).collect();
+    let index = given_word_index(&starts, given);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < visible.len() {
+        let mut j = i + 1;
+        if index[i].is_some() {
+            while j < visible.len() && index[j] == index[i] {
+                j += 1;
+            }
+        }
+        let (label, score) = aggregate_word(&visible[i..j], how);
+        let (start, end) = match index[i] {
+            Some(w) => (given[w][0], given[w][1]),
+            // a piece outside every token stops where the next token starts
+            None => {
+                let (start, end) = visible[i].trimmed;
+                let next = given.get(given.partition_point(|g| g[0] <= start)).map_or(end, |g| g[0]);
+                (start, end.min(next))
+            }
+        };
+        out.push(Word { start, end, label, score });
+        i = j;
+    }
+    out
+}
+
+/// Steps 3 and 4 of the module docs: words into entities. `punctuation_rule` adds the
+/// glued-break rule and trims punctuation, symbols and whitespace from span ends.
+fn group_entities(
+    words: &[Word],
+    text_chars: &[char],
+    labels: &LabelSet,
+    punctuation_rule: bool,
+) -> Vec<DecodedEntity> {
+    let trim = |c: char| punctuation_rule && (is_punctuation(c) || is_symbol(c) || c.is_whitespace());
     let mut entities = Vec::new();
     let mut group: Vec<&Word> = Vec::new();
     let mut flush = |group: &mut Vec<&Word>| {
@@ -342,9 +420,7 @@ pub fn decode_entities(
     };
     for (i, w) in words.iter().enumerate() {
         let tag = &labels.tags[w.label];
-        let glued_break = boundaries == WordBoundaries::Punctuation
-            && i > 0
-            && is_glued_sentence_break(text_chars, words[i - 1].end, w.start);
+        let glued_break = punctuation_rule && i > 0 && is_glued_sentence_break(text_chars, words[i - 1].end, w.start);
         let continues = !glued_break
             && group.last().is_some_and(|last| {
                 let prev = &labels.tags[last.label];
@@ -619,6 +695,71 @@ mod tests {
         assert_eq!(
             surfaces(text, &hf),
             vec![("M".to_owned(), "LOC".to_owned()), ("MOSCA>>".to_owned(), "LOC".to_owned())]
+        );
+    }
+
+    #[test]
+    fn given_tokens_are_the_words_and_bound_every_entity() {
+        let l = labels(&["O", "B-ORG", "I-ORG", "B-PER", "I-PER"]);
+        // "Fiat S.p.A. , AP.Putin" tokenised by a corpus as Fiat | S.p.A. | , | AP | . | Putin;
+        // the pieces: Fiat, S, ., p, ., A, ., ",", AP. (over "AP" and "."), Putin
+        let text = "Fiat S.p.A. , AP.Putin";
+        let toks = pieces(
+            text,
+            &[
+                (0, 4, 1),
+                (4, 6, 2),
+                (6, 7, 0), // a piece the model gets wrong inside a given token: the first piece decides
+                (7, 8, 2),
+                (8, 9, 2),
+                (9, 10, 2),
+                (10, 11, 2),
+                (11, 13, 0),
+                (13, 17, 1),
+                (17, 22, 3),
+            ],
+            5,
+        );
+        let chars: Vec<char> = text.chars().collect();
+        let given = [[0, 4], [5, 11], [12, 13], [14, 16], [16, 17], [17, 22]];
+        let e = decode_entities_in_words(&toks, &chars, &l, &given, Aggregation::First);
+        assert_eq!(
+            surfaces(text, &e),
+            vec![
+                ("Fiat S.p.A.".to_owned(), "ORG".to_owned()),
+                ("AP".to_owned(), "ORG".to_owned()),
+                ("Putin".to_owned(), "PER".to_owned())
+            ]
+        );
+        for x in &e {
+            assert!(given.iter().any(|g| g[0] == x.start) && given.iter().any(|g| g[1] == x.end), "{x:?}");
+        }
+        // the punctuation rule on the same pieces cuts the given token "S.p.A." apart
+        let rule =
+            decode_entities(&toks, &chars, &l, &WordRule::Whitespace, WordBoundaries::Punctuation, Aggregation::First);
+        assert_eq!(surfaces(text, &rule)[0], ("Fiat S".to_owned(), "ORG".to_owned()));
+    }
+
+    #[test]
+    fn a_boundary_mark_is_in_no_word_and_uncovered_pieces_are_words_of_their_own() {
+        let l = labels(&["O", "B-LOC", "I-LOC"]);
+        // "MOSCA x": `▁` (0, 1) predicting B-LOC, `MOS`, `CA`, then "x" outside the given tokens
+        let text = "MOSCA x";
+        let mut toks = pieces(text, &[(0, 1, 1), (0, 3, 0), (3, 5, 0), (5, 7, 2)], 3);
+        toks[0].is_marker = true;
+        let chars: Vec<char> = text.chars().collect();
+        let e = decode_entities_in_words(&toks, &chars, &l, &[[0, 5]], Aggregation::First);
+        // the mark is in no word: `MOS` is the word's first piece (O); "x" (I-LOC, outside
+        // every token) is a word of its own
+        assert_eq!(surfaces(text, &e), vec![("x".to_owned(), "LOC".to_owned())]);
+        toks[1].probs = toks[0].probs.clone();
+        let e = decode_entities_in_words(&toks, &chars, &l, &[[0, 5]], Aggregation::First);
+        assert_eq!(surfaces(text, &e), vec![("MOSCA x".to_owned(), "LOC".to_owned())]);
+        // without given tokens every visible piece is a word
+        let none = decode_entities_in_words(&toks, &chars, &l, &[], Aggregation::First);
+        assert_eq!(
+            surfaces(text, &none),
+            vec![("MOS".to_owned(), "LOC".to_owned()), ("x".to_owned(), "LOC".to_owned())]
         );
     }
 }

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use tch::{Device, Kind};
 
-use decode::decode_entities;
+use decode::{decode_entities, decode_entities_in_words};
 pub use decode::{Aggregation, DecodedEntity, WordBoundaries, WordRule};
 use labels::LabelSet;
 use model::TokenClassifier;
@@ -36,6 +36,7 @@ use windows::WindowPlan;
 use crate::error::ModelError;
 use crate::model::batch::PaddedBatch;
 use crate::model::{DeviceChoice, Engine, Precision};
+use postilla_annotator::input::token_problem;
 use tokens::{DocTokenizer, DocTokens};
 
 /// Parameters that change a NER run's output (recorded in provenance) or its speed.
@@ -52,6 +53,9 @@ pub struct NerOptions {
     /// Word boundaries: at punctuation too (the default, as the gold sets tokenise) or
     /// exactly Hugging Face's.
     pub word_boundaries: WordBoundaries,
+    /// Whether a text's own tokens, when it comes with them ([`NerInput::words`]), are its
+    /// words (the default) instead of `word_boundaries`' rule.
+    pub input_tokens: bool,
     /// Device.
     pub device: DeviceChoice,
     /// Forward pass of BERT and XLM-R models (same output; see [`crate::model::encoder`]).
@@ -71,6 +75,7 @@ impl Default for NerOptions {
             batch_size: 16,
             aggregation: Aggregation::First,
             word_boundaries: WordBoundaries::Punctuation,
+            input_tokens: true,
             device: DeviceChoice::Cpu,
             engine: Engine::default(),
             precision: Precision::Auto,
@@ -95,6 +100,24 @@ pub struct NerEntity {
     pub score: f64,
     /// The surface.
     pub text: String,
+}
+
+/// A text to label and, when it is pre-tokenised, its own tokens.
+#[derive(Debug, Clone, Copy)]
+pub struct NerInput<'a> {
+    /// The text.
+    pub text: &'a str,
+    /// Its tokens as code-point spans, in order and not overlapping (as `postilla import`
+    /// writes them into gold records); with [`NerOptions::input_tokens`] they are the words
+    /// the model's labels are read on, so that entities start and end at token boundaries.
+    pub words: Option<&'a [[usize; 2]]>,
+}
+
+impl<'a> NerInput<'a> {
+    /// A raw text: words by [`NerOptions::word_boundaries`].
+    pub fn raw(text: &'a str) -> Self {
+        NerInput { text, words: None }
+    }
 }
 
 /// A loaded NER model with its tokenizer and options.
@@ -155,11 +178,25 @@ impl NerPipeline {
         &self.dir
     }
 
-    /// Predicts the entities of each text. Windows of all texts are batched together (sorted
+    /// Predicts the entities of each raw text (words by [`NerOptions::word_boundaries`]); see
+    /// [`NerPipeline::predict_inputs`].
+    pub fn predict(&self, texts: &[&str]) -> Result<Vec<Vec<NerEntity>>, ModelError> {
+        let inputs: Vec<NerInput> = texts.iter().map(|t| NerInput::raw(t)).collect();
+        self.predict_inputs(&inputs)
+    }
+
+    /// Predicts the entities of each text, on its own tokens where it has them and
+    /// [`NerOptions::input_tokens`] is on. Windows of all texts are batched together (sorted
     /// by length to minimise padding), so the result does not depend on `batch_size` or on the
     /// order of the texts.
-    pub fn predict(&self, texts: &[&str]) -> Result<Vec<Vec<NerEntity>>, ModelError> {
-        let mut docs: Vec<DocTokens> = texts.iter().map(|t| self.tokenizer.tokenize(t)).collect::<Result<_, _>>()?;
+    pub fn predict_inputs(&self, inputs: &[NerInput]) -> Result<Vec<Vec<NerEntity>>, ModelError> {
+        for (index, input) in inputs.iter().enumerate() {
+            if let Some(message) = input.words.and_then(|w| token_problem(w, input.text.chars().count())) {
+                return Err(ModelError::InvalidWords { index, message });
+            }
+        }
+        let mut docs: Vec<DocTokens> =
+            inputs.iter().map(|i| self.tokenizer.tokenize(i.text)).collect::<Result<_, _>>()?;
         let plans: Vec<WindowPlan> =
             docs.iter().map(|d| WindowPlan::new(d.ids.len(), self.capacity, self.options.stride)).collect();
         // every window of every document: (doc, window index)
@@ -188,19 +225,24 @@ impl NerPipeline {
                 }
             }
         }
-        Ok(texts
+        Ok(inputs
             .iter()
             .zip(&docs)
-            .map(|(text, doc)| {
-                let decoded = decode_entities(
-                    &doc.tokens,
-                    &doc.chars,
-                    &self.labels,
-                    &self.tokenizer.word_rule,
-                    self.options.word_boundaries,
-                    self.options.aggregation,
-                );
-                to_entities(text, &doc.chars, decoded)
+            .map(|(input, doc)| {
+                let decoded = match input.words.filter(|_| self.options.input_tokens) {
+                    Some(words) => {
+                        decode_entities_in_words(&doc.tokens, &doc.chars, &self.labels, words, self.options.aggregation)
+                    }
+                    None => decode_entities(
+                        &doc.tokens,
+                        &doc.chars,
+                        &self.labels,
+                        &self.tokenizer.word_rule,
+                        self.options.word_boundaries,
+                        self.options.aggregation,
+                    ),
+                };
+                to_entities(input.text, &doc.chars, decoded)
             })
             .collect())
     }

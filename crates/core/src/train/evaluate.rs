@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::TrainError;
 use super::gold::GoldSet;
-use crate::ner::{NerOptions, NerPipeline};
+use crate::ner::{NerInput, NerOptions, NerPipeline};
 
 /// Development scores of one model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,8 +58,12 @@ pub fn score(
         let gold: Vec<AnnotationRecord> = dev.docs_of(f).map(|d| d.record.clone()).collect();
         let mut pred = Vec::with_capacity(gold.len());
         for chunk in gold.chunks(256) {
-            let texts: Vec<&str> = chunk.iter().map(|r| r.text.as_deref().unwrap_or_default()).collect();
-            for (record, entities) in chunk.iter().zip(ner.predict(&texts)?) {
+            // the records' own tokens are the words, as `postilla annotate` reads gold files
+            let inputs: Vec<NerInput> = chunk
+                .iter()
+                .map(|r| NerInput { text: r.text.as_deref().unwrap_or_default(), words: r.tokens.as_deref() })
+                .collect();
+            for (record, entities) in chunk.iter().zip(ner.predict_inputs(&inputs)?) {
                 let text = record.text.as_deref().unwrap_or_default();
                 let entities = entities
                     .iter()

@@ -95,6 +95,12 @@ pub struct AnnotateArgs {
     /// the Hugging Face pipeline's words, for parity).
     #[arg(long, default_value = "punctuation")]
     word_boundaries: WordBoundaries,
+    /// Ignore the tokens of pre-tokenised input. By default a JSONL document that carries
+    /// "tokens" ([start, end] code points, as `postilla import` writes them) is labelled word
+    /// by word on those tokens, so entities start and end at token boundaries; with this flag
+    /// its words come from --word-boundaries, as for raw text.
+    #[arg(long)]
+    ignore_input_tokens: bool,
     /// libtorch threads (default: libtorch's choice).
     #[arg(long)]
     threads: Option<usize>,
@@ -242,6 +248,7 @@ impl AnnotateArgs {
             batch_size: self.batch_size,
             aggregation: self.aggregation,
             word_boundaries: self.word_boundaries,
+            input_tokens: !self.ignore_input_tokens,
             device: self.device,
             precision: self.precision,
         }
