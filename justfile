@@ -113,11 +113,12 @@ bench: setup setup-test-env
 # The default NER model's recipe, from scratch on CPU in one run (128 minutes on a 2-core Intel
 # Xeon): 5 epochs over the gold sets, lr 1e-4 with one warm-up and linear decay, dev-set model
 # selection after every epoch and over the average of the last two, into .local/ner-train.
+# A cut-off run continues with `just train-ner --resume` (`--max-stages K` stops after K epochs).
 # `just ner-package` turns the result into models/ner-it-de.
-train-ner: setup setup-test-env
+train-ner *args: setup setup-test-env
     mkdir -p .local/ner-train
     .local/venv/bin/python training/train_ner.py --out .local/ner-train --epochs 5 --lr 1e-4 --precision fp32 --compact \
-        --threads 2 2>&1 | tee .local/ner-train/log
+        --threads 2 {{args}} 2>&1 | tee -a .local/ner-train/log
 
 # Copies a training run's compact weights into models/ner-it-de, rebuilds the model directory
 # and pins its manifest (models/ner-it-de.manifest.json).

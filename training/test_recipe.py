@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Unit tests of the training recipe's choices (run by `just test`): the place-name
 harmonisation rule, the partial-label loss for Italian O tokens, news spacing and the
-punctuation word rule's labels, document windows and length-bucketed batches."""
+punctuation word rule's labels, document windows and length-bucketed batches, and a cut run
+resumed to the weights of an uninterrupted one."""
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
+import json  # noqa: E402
 import random  # noqa: E402
 
 from train_ner import (LABELS, bucketed_batches, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
@@ -118,3 +120,52 @@ def test_window_plan_matches_postilla():
     windows, owner = window_plan(10, 6, 2)
     assert windows == [(0, 6), (4, 10)]
     assert owner == [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
+
+
+def test_a_cut_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
+    """A two-epoch smoke run on the real data and base model, against the same run stopped after
+    its first epoch (`--max-stages 1`) and continued with `--resume`: same dev history, same
+    selection, byte-identical weights."""
+    import subprocess
+    from safetensors.torch import load_file
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    base = os.path.join(root, "models", "e5-small")
+    data = os.path.join(root, "..", "shared", "data")
+    assert os.path.exists(os.path.join(base, "model.safetensors")), "models/e5-small is not built: run `just setup`"
+    assert os.path.isdir(os.path.join(data, "ner")), f"{data}/ner is missing"
+    script = os.path.join(root, "training", "train_ner.py")
+
+    def train(out, *extra):
+        cmd = [sys.executable, script, "--out", str(out), "--limit", "48", "--epochs", "2", "--max-length", "128",
+               "--batch-tokens", "256", "--precision", "fp32", "--threads", "2", "--compact", *extra]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    train(tmp_path / "whole")
+    cut = train(tmp_path / "cut", "--max-stages", "1")
+    assert '"stopped_after_stage": "gold-1"' in cut and not (tmp_path / "cut" / "training-log.json").exists()
+    # other options are refused, naming the file
+    refused = subprocess.run([sys.executable, script, "--out", str(tmp_path / "cut"), "--limit", "48", "--epochs", "3",
+                              "--max-length", "128", "--batch-tokens", "256", "--precision", "fp32", "--compact",
+                              "--resume"], capture_output=True, text=True)
+    assert refused.returncode != 0 and "resume.pt" in refused.stderr and "other options" in refused.stderr
+    resumed = train(tmp_path / "cut", "--resume")
+    assert '"resumed"' in resumed and '"after_stage": "gold-1"' in resumed
+
+    def weights(out):
+        state = {}
+        for name in sorted(os.listdir(out)):
+            if name.startswith("trained-"):
+                state.update(load_file(os.path.join(out, name)))
+        return state
+
+    whole, again = weights(tmp_path / "whole"), weights(tmp_path / "cut")
+    assert whole.keys() == again.keys() and whole
+    for name in whole:
+        assert torch.equal(whole[name], again[name]), name
+    log_whole = json.load(open(tmp_path / "whole" / "training-log.json"))
+    log_again = json.load(open(tmp_path / "cut" / "training-log.json"))
+    assert log_whole["dev"] == log_again["dev"] and log_whole["selected"] == log_again["selected"]
+    assert len(log_again["segments_minutes"]) == 2
+    assert not (tmp_path / "cut" / "resume.pt").exists(), "a finished run removes resume.pt"

@@ -40,6 +40,13 @@ sentence and, for CoNLL (which has documents), through Postilla's document windo
 of the last two epochs' weights is scored too; the best `selection` is kept. Every epoch writes
 a checkpoint (`--out/checkpoint-E.pt`). --compact saves only the trained weights (fp16, the
 frozen word embeddings come from the base), which is what models/ner-it-de commits.
+
+A run that is cut off (a session's end, a killed process) continues with the same command plus
+`--resume`: every epoch also writes `--out/resume.pt` (weights, AdamW's moments, the schedule,
+the random state, the dev history), and the continued run ends with the weights an
+uninterrupted one ends with (a finished run removes resume.pt). `--max-stages K` stops after K
+epochs of the schedule on purpose (e.g. to fit a session), leaving resume.pt; the log's
+`minutes` adds up the segments.
 """
 import argparse
 import collections
@@ -520,6 +527,31 @@ def load_state(torch, model, state):
                 p.copy_(state[n])
 
 
+def resume_options(args):
+    """The options a continued run must share with the run it continues (all but where it runs
+    and how it stops)."""
+    return {k: v for k, v in vars(args).items() if k not in ("resume", "max_stages", "threads", "out")}
+
+
+def save_resume(torch, path, payload):
+    """Writes resume.pt whole or not at all (a temporary file renamed into place)."""
+    tmp = path + ".tmp"
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_resume(torch, path, args, total):
+    """resume.pt of the run being continued, refused when it is missing or made with other
+    options."""
+    if not os.path.exists(path):
+        raise SystemExit(f"{path}: nothing to resume (no epoch of this run finished)")
+    saved = torch.load(path, map_location="cpu")
+    if saved["options"] != resume_options(args) or saved["steps"] != total:
+        raise SystemExit(f"{path}: written by a run with other options ({saved['options']}); "
+                         "resume with the same command")
+    return saved
+
+
 def load_initial(torch, path):
     """The starting point of `--init`: a checkpoint-<stage>.pt of an earlier run, or a packaged
     compact model directory (models/ner-it-de: its fp16 trained-*.safetensors shards and the
@@ -560,6 +592,11 @@ def main():
                          "directory such as models/ner-it-de (its trained weights; a new schedule)")
     ap.add_argument("--compact", action="store_true",
                     help="save only the trained weights in fp16 shards under 15 MiB")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the run in --out from its last finished epoch (resume.pt), same options")
+    ap.add_argument("--max-stages", type=int, default=0,
+                    help="stop after this many stages (epochs) of the schedule, counting the ones a resumed run "
+                         "already did; continue later with --resume (0: run to the end)")
     args = ap.parse_args()
 
     import torch
@@ -606,13 +643,31 @@ def main():
                       "padding_share": round(1 - real_tokens / pad_tokens, 4)}), flush=True)
     step, losses, seen_tokens, start = 0, [], 0, time.time()
     history, best, best_state, states = [], None, None, []
+    done_stages, earlier_minutes = 0, []
     if initial is not None:
         # the starting point is a candidate too (its scores come from the run that wrote it),
         # and the last epoch is averaged with it
         best, best_state = initial["scores"], initial["state"]
         states.append(initial["state"])
+    resume_path = os.path.join(args.out, "resume.pt")
+    if args.resume:
+        saved = load_resume(torch, resume_path, args, total)
+        load_state(torch, model, saved["state"])
+        opt.load_state_dict(saved["opt"])
+        sched.load_state_dict(saved["sched"])
+        torch.set_rng_state(saved["rng"])
+        step, losses, seen_tokens = saved["step"], saved["losses"], saved["seen_tokens"]
+        history, best, best_state, states = saved["history"], saved["best"], saved["best_state"], saved["states"]
+        done_stages, earlier_minutes = saved["done_stages"], saved["minutes"]
+        print(json.dumps({"resumed": resume_path, "after_stage": stages[done_stages - 1], "step": step}), flush=True)
+    seen_at_start = seen_tokens
     autocast = torch.autocast("cpu" if args.device == "cpu" else "cuda", dtype=torch.bfloat16, enabled=bf16)
-    for stage in stages:
+    for k, stage in enumerate(stages):
+        if k < done_stages:
+            continue
+        if args.max_stages and k >= args.max_stages:
+            print(json.dumps({"stopped_after_stage": stages[k - 1], "resume": resume_path}), flush=True)
+            return
         for batch in plans[stage]:
             ids, mask, labels, italian_o = (t.to(args.device) for t in collate(
                 torch, batch, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id))
@@ -626,7 +681,7 @@ def main():
             seen_tokens += int(mask.sum())
             if step % 50 == 0 or step == total:
                 elapsed = time.time() - start
-                rate = seen_tokens / elapsed
+                rate = (seen_tokens - seen_at_start) / elapsed
                 remaining = (real_tokens - seen_tokens) / max(rate, 1e-9)
                 print(json.dumps({"stage": stage, "step": step, "of": total, "loss": round(sum(losses[-50:]) / len(losses[-50:]), 4),
                                   "tokens_per_s": round(rate), "elapsed_min": round(elapsed / 60, 1),
@@ -652,16 +707,28 @@ def main():
             print(json.dumps({"dev": scores}), flush=True)
             if scores["selection"] > best["selection"]:
                 best, best_state = scores, averaged
+        save_resume(torch, resume_path, {
+            "options": resume_options(args), "steps": total, "done_stages": k + 1, "step": step,
+            "state": trained_state(model), "opt": opt.state_dict(), "sched": sched.state_dict(),
+            "rng": torch.get_rng_state(), "losses": losses, "seen_tokens": seen_tokens, "history": history,
+            "best": best, "best_state": best_state, "states": states[-2:],
+            "minutes": earlier_minutes + [(time.time() - started) / 60]})
     load_state(torch, model, best_state)
-    print(json.dumps({"selected": best, "minutes": round((time.time() - started) / 60, 1)}), flush=True)
+    minutes = round(sum(earlier_minutes) + (time.time() - started) / 60, 1)
+    print(json.dumps({"selected": best, "minutes": minutes,
+                      "segments": [round(m, 1) for m in earlier_minutes + [(time.time() - started) / 60]]}), flush=True)
     if args.compact:
         save_compact(torch, model, args.out)
     else:
         model.save_pretrained(args.out, safe_serialization=True)
         tokenizer.save_pretrained(args.out)
-    json.dump({"first_losses": losses[:10], "last_losses": losses[-10:], "steps": step, "dev": history,
-               "selected": best, "minutes": round((time.time() - started) / 60, 1), "args": vars(args)},
-              open(os.path.join(args.out, "training-log.json"), "w"), indent=1)
+    log = {"first_losses": losses[:10], "last_losses": losses[-10:], "steps": step, "dev": history,
+           "selected": best, "minutes": minutes, "args": vars(args)}
+    if earlier_minutes:
+        log["segments_minutes"] = [round(m, 1) for m in earlier_minutes + [(time.time() - started) / 60]]
+    json.dump(log, open(os.path.join(args.out, "training-log.json"), "w"), indent=1)
+    if os.path.exists(resume_path):
+        os.remove(resume_path)  # the run is finished: nothing left to resume
 
 
 if __name__ == "__main__":
