@@ -55,6 +55,7 @@ pub struct NerOptions {
     pub word_boundaries: WordBoundaries,
     /// Whether a text's own tokens, when it comes with them ([`NerInput::words`]), are its
     /// words (the default) instead of `word_boundaries`' rule.
+    #[serde(default = "yes")]
     pub input_tokens: bool,
     /// Device.
     pub device: DeviceChoice,
@@ -65,6 +66,11 @@ pub struct NerOptions {
     /// model is loaded ([`NerPipeline::options`]
     /// reports the precision that runs).
     pub precision: Precision,
+}
+
+/// `true`: the serde default of options added after their first release.
+fn yes() -> bool {
+    true
 }
 
 impl Default for NerOptions {
