@@ -37,6 +37,7 @@ fn just_run_finds_the_seed_entities_with_exact_clean_spans() {
     for r in &records {
         assert_eq!(r["provenance"]["ner_model"]["id"], "ner-it-de", "the default model is used");
         assert_eq!(r["provenance"]["params"]["word_boundaries"], "punctuation");
+        assert_eq!(r["provenance"]["params"]["decoding"], "viterbi");
         let id = r["id"].as_str().expect("id");
         let text = std::fs::read_to_string(common::root().join("seeds").join(format!("{id}.txt"))).expect("seed");
         let chars: Vec<char> = text.chars().collect();
@@ -120,7 +121,7 @@ fn names_glued_to_punctuation_come_out_without_it() {
 
 #[test]
 fn the_same_text_through_huggingface_words_keeps_glued_punctuation() {
-    // the Hugging Face-identical option stays available (and is what the parity tests use)
+    // the Hugging Face-identical options stay available (and are what the parity tests use)
     default_model_dir();
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("one.jsonl");
@@ -128,8 +129,11 @@ fn the_same_text_through_huggingface_words_keeps_glued_punctuation() {
         .expect("write");
     let (ours, hf) = (dir.path().join("ours.jsonl"), dir.path().join("hf.jsonl"));
     for (out, words) in [(&ours, "punctuation"), (&hf, "huggingface")] {
-        let o =
-            run(postilla().args(["annotate", "--no-topics", "--word-boundaries", words, "-o"]).arg(out).arg(&input));
+        let decoding = if words == "huggingface" { "greedy" } else { "viterbi" };
+        let o = run(postilla()
+            .args(["annotate", "--no-topics", "--word-boundaries", words, "--decoding", decoding, "-o"])
+            .arg(out)
+            .arg(&input));
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let text_of = |p: &Path| -> Vec<String> {
@@ -141,6 +145,7 @@ fn the_same_text_through_huggingface_words_keeps_glued_punctuation() {
             .collect()
     };
     assert_eq!(read_jsonl(&hf)[0]["provenance"]["params"]["word_boundaries"], "huggingface");
+    assert_eq!(read_jsonl(&hf)[0]["provenance"]["params"]["decoding"], "greedy");
     assert!(text_of(&ours).contains(&"Vladimir Putin".to_owned()), "{:?}", text_of(&ours));
     assert!(text_of(&hf).contains(&"Vladimir Putin,".to_owned()), "{:?}", text_of(&hf));
 }

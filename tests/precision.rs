@@ -96,7 +96,15 @@ fn int8_and_bf16_token_labels_stay_within_tolerance_of_fp32() {
     let fp32 = labels(&fp32_logits);
     assert!(fp32.len() > 1000, "{} tokens", fp32.len());
     assert!(fp32.iter().filter(|&&l| l != 0).count() > 50, "fp32 finds entity tokens");
+    // bf16 is refused where the processor has no bf16 instructions (tested below)
+    let bf16 = Precision::cpu_flags().split_whitespace().any(|f| f == "avx512_bf16" || f == "amx_bf16");
+    if !bf16 {
+        eprintln!("bf16: not available on this processor, only int8 compared");
+    }
     for (precision, least) in [(Precision::Int8, 0.99), (Precision::Bf16, 0.98)] {
+        if precision == Precision::Bf16 && !bf16 {
+            continue;
+        }
         let classifier = load(precision);
         assert_eq!(classifier.precision(), precision);
         let logits = token_logits(&classifier, &ids, &mask);

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::error::ModelError;
 use crate::model::manifest::{hash_file, MANIFEST_FILE};
 use crate::model::{verify_model_dir, weights_file, Precision};
-use crate::ner::{Aggregation, NerOptions, WordBoundaries};
+use crate::ner::{Aggregation, Decoding, NerOptions, WordBoundaries};
 use crate::topics::{ChunkAggregation, EmbeddingOptions, NliOptions, TopicTaxonomy};
 
 /// What made a record.
@@ -67,6 +67,9 @@ pub struct Params {
     /// NER: whether a pre-tokenised document's own tokens are its words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_tokens: Option<bool>,
+    /// NER: how word labels become entities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoding: Option<Decoding>,
     /// NER: precision of the forward.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<Precision>,
@@ -184,6 +187,7 @@ impl Provenance {
         self.params.aggregation = Some(options.aggregation);
         self.params.word_boundaries = Some(options.word_boundaries);
         self.params.input_tokens = Some(options.input_tokens);
+        self.params.decoding = Some(options.decoding);
         self.params.precision = Some(options.precision);
     }
 

@@ -4,7 +4,8 @@
 //! A layer `y = x · wᵀ + b` is computed as
 //!
 //! 1. each weight row (output channel) `o` scaled to `[-127, 127]` once, when the model loads:
-//!    `q_w[o] = round(w[o] / s_w[o])`, `s_w[o] = max |w[o]| / 127`;
+//!    `q_w[o] = round(w[o] / s_w[o])`, `s_w[o] = max |w[o]| / 127` (`[-63, 63]` on processors
+//!    whose int8 kernel would saturate with 8-bit weights: `weight_limit`);
 //! 2. each activation row (one token) mapped onto all 256 int8 values at every call, from its
 //!    own minimum (to −128) to its own maximum (to 127), zero exactly representable:
 //!    `x[t] ≈ s_x[t] · (q_x[t] − z[t])` (`quantize_rows`);
@@ -35,15 +36,55 @@
 //!   quantization pass, each over the whole activations). Accuracy against fp32: README,
 //!   *Precision*.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use tch::{Kind, Tensor};
 
 use crate::model::simd::{exp_non_positive, rounded_integer};
 use crate::runtime::parallel_parts;
 
-/// The largest magnitude of a quantized weight (symmetric int8; −128 is never used).
+/// The largest magnitude of a quantized weight where `_int_mm`'s products are exact over the
+/// whole int8 range (symmetric int8; −128 is never used).
 const INT8_MAX: f32 = 127.0;
+
+/// The largest magnitude of a quantized weight where they are not: 7-bit weights.
+const INT7_MAX: f32 = 63.0;
+
+/// The largest magnitude of a quantized weight on this processor. oneDNN's int8 products
+/// shift the activations by 128 to unsigned bytes; with VNNI (`vpdpbusd`) they add the
+/// products in 32 bits, exact, but without it (AVX2 or AVX-512 alone: `vpmaddubsw`) they add
+/// pairs of products in 16 bits, which saturate: 2 · 255 · 127 does not fit in an `i16`,
+/// 2 · 255 · 63 does. So the weights take 7 bits where a probe of the worst case on the kernel
+/// that runs is not exact (measured on an AVX2 AMD EPYC: errors of 17 % of the output's
+/// magnitude with 8-bit weights, exact sums with 7-bit ones), and all 8 elsewhere. Probed once
+/// per process.
+pub(crate) fn weight_limit() -> f32 {
+    static LIMIT: OnceLock<f32> = OnceLock::new();
+    *LIMIT.get_or_init(|| if full_range_products_are_exact() { INT8_MAX } else { INT7_MAX })
+}
+
+/// Whether `_int_mm` sums the worst case of 16-bit pair sums exactly: rows of 127 and of −128
+/// against columns of 127 and of −127.
+fn full_range_products_are_exact() -> bool {
+    const SIDE: i64 = 32;
+    const DEPTH: i64 = 128;
+    let row = |k: i64, high: i8, low: i8| if k % 2 == 0 { high } else { low };
+    let a: Vec<i8> = (0..SIDE * DEPTH).map(|i| row(i / DEPTH, 127, -128)).collect();
+    let b: Vec<i8> = (0..DEPTH * SIDE).map(|i| row(i % SIDE, 127, -127)).collect();
+    let product = Tensor::f_from_slice(&a)
+        .and_then(|a| a.f_view([SIDE, DEPTH]))
+        .and_then(|a| {
+            Tensor::f_from_slice(&b).and_then(|b| b.f_view([DEPTH, SIDE])).and_then(|b| a.f_internal_int_mm(&b))
+        })
+        .and_then(|sums| Vec::<i32>::try_from(&sums.f_contiguous()?.f_view([-1])?));
+    let Ok(sums) = product else { return false };
+    sums.len() == (SIDE * SIDE) as usize
+        && sums.iter().enumerate().all(|(i, &sum)| {
+            let (r, c) = (i as i64 / SIDE, i as i64 % SIDE);
+            let expected = i32::from(row(r, 127, -128)) * i32::from(row(c, 127, -127)) * DEPTH as i32;
+            sum == expected
+        })
+}
 
 /// Below this many elements, row work runs on the calling thread alone.
 const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
@@ -68,11 +109,9 @@ impl Int8Linear {
         let weight = weight.f_to_kind(Kind::Float)?;
         let size = weight.size();
         let inputs = usize::try_from(size[1]).unwrap_or(0);
-        let scales = weight.f_abs()?.f_amax([1], false)?.f_clamp_min(1e-12)? / f64::from(INT8_MAX);
-        let quantized = (&weight / scales.unsqueeze(1))
-            .f_round()?
-            .f_clamp(-f64::from(INT8_MAX), f64::from(INT8_MAX))?
-            .f_to_kind(Kind::Int8)?;
+        let limit = f64::from(weight_limit());
+        let scales = weight.f_abs()?.f_amax([1], false)?.f_clamp_min(1e-12)? / limit;
+        let quantized = (&weight / scales.unsqueeze(1)).f_round()?.f_clamp(-limit, limit)?.f_to_kind(Kind::Int8)?;
         Ok(Int8Linear {
             weight_sums: Vec::<i32>::try_from(&quantized.f_sum_dim_intlist(&[1i64][..], false, Kind::Int)?)?,
             weight_t: quantized.f_transpose(0, 1)?.f_contiguous()?,
@@ -630,6 +669,26 @@ mod tests {
         dequantize_rows(&mut values, &rows, &columns);
         let floats: Vec<f32> = values.iter().map(|v| f32::from_bits(*v as u32)).collect();
         assert_eq!(floats, [6.0, -3.5, 1.0 + 2.0 * (0.0 - 3.0), -1.0 + 0.5 * (5.0 + 6.0)]);
+    }
+
+    #[test]
+    fn int_mm_sums_are_exact_within_the_weight_limit() {
+        // full-range activations against weights at the limit chosen for this processor: the
+        // int8 kernel's sums equal exact int32 sums (127 on VNNI, 63 where pairs saturate)
+        let _guard = tch::no_grad_guard();
+        tch::manual_seed(11);
+        let limit = weight_limit() as i64;
+        let opts = (Kind::Int, tch::Device::Cpu);
+        let a = Tensor::randint_low(-128, 128, [64, 256], opts);
+        let b = Tensor::randint_low(-limit, limit + 1, [256, 48], opts);
+        let sums = a.to_kind(Kind::Int8).internal_int_mm(&b.to_kind(Kind::Int8));
+        let exact = a.to_kind(Kind::Int64).matmul(&b.to_kind(Kind::Int64)).to_kind(Kind::Int);
+        assert!(sums.equal(&exact), "int8 sums differ from exact sums with weights in [-{limit}, {limit}]");
+        // and the corners: rows of 127 and −128 against columns of ±limit
+        let corners = Tensor::from_slice(&[127i8, -128]).view([2, 1]).repeat([1, 256]);
+        let w = Tensor::from_slice(&[limit as i8, -(limit as i8)]).view([1, 2]).repeat([256, 1]);
+        let exact = corners.to_kind(Kind::Int64).matmul(&w.to_kind(Kind::Int64)).to_kind(Kind::Int);
+        assert!(corners.internal_int_mm(&w).equal(&exact));
     }
 
     #[test]

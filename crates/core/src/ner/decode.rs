@@ -1,6 +1,6 @@
 //! From per-token label probabilities to entity spans: word grouping, subword aggregation
 //! (`first`, `average`, `max`, with Hugging Face's `aggregation_strategy` semantics) and tag
-//! decoding (IOB2, IOB1, BIOES/BILOU).
+//! decoding (IOB2, IOB1, BIOES/BILOU; greedy as Hugging Face, or constrained Viterbi).
 //!
 //! Semantics, step by step (as in `transformers`' `TokenClassificationPipeline`):
 //! 1. **Words.** A token continues the previous word when it is a subword: for tokenizers
@@ -18,7 +18,12 @@
 //! 2. **Aggregation** gives each word one label and score: `first` = argmax of the first
 //!    token's probabilities; `max` = argmax of the token with the highest probability;
 //!    `average` = argmax of the mean probability vector. A word is never split.
-//! 3. **Grouping.** Consecutive words join an entity when they have the same type and the
+//! 3. **Tags and grouping.** With [`Decoding::Greedy`] each word keeps its aggregated argmax;
+//!    with [`Decoding::Viterbi`] (Postilla's default) the words' tags are the most probable
+//!    sequence the label set's scheme allows ([`viterbi`]: no `I-X` after `O` or another
+//!    type, BIOES entities closed, nothing continued across a glued sentence mark), read
+//!    over the visible words only (a whitespace-only word is dropped). Then consecutive
+//!    words join an entity when they have the same type and the
 //!    later one is `I-`/`E-` (or a bare type) and the earlier one did not end the entity
 //!    (`E-`/`S-`); `B-`/`S-` always start a new entity. `O` words are dropped. With
 //!    [`WordBoundaries::Punctuation`] a word glued behind a sentence mark ("AP.Putin",
@@ -113,6 +118,41 @@ impl WordBoundaries {
     }
 }
 
+/// How the word labels become entities (step 3 of the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decoding {
+    /// Each word takes its most probable label, and the tags are grouped as they come (an
+    /// `I-` after `O` or after another type starts an entity), as Hugging Face's pipeline does.
+    Greedy,
+    /// The most probable well-formed tag sequence (constrained Viterbi over the words' label
+    /// probabilities): an `I-X` follows only `B-X` or `I-X`, a BIOES entity is closed by its
+    /// `E-`, and nothing continues across a glued sentence mark. The default.
+    #[default]
+    Viterbi,
+}
+
+impl std::str::FromStr for Decoding {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "greedy" => Ok(Decoding::Greedy),
+            "viterbi" => Ok(Decoding::Viterbi),
+            other => Err(format!("unknown decoding {other:?} (expected viterbi or greedy)")),
+        }
+    }
+}
+
+impl Decoding {
+    /// The name used on the command line and in provenance.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decoding::Greedy => "greedy",
+            Decoding::Viterbi => "viterbi",
+        }
+    }
+}
+
 /// Whether `c` is punctuation (Unicode general category P*).
 pub fn is_punctuation(c: char) -> bool {
     use unicode_general_category::{get_general_category, GeneralCategory as G};
@@ -172,6 +212,15 @@ struct Word {
     end: usize,
     label: usize,
     score: f64,
+    /// The aggregated label probabilities the label was read from.
+    probs: Vec<f32>,
+}
+
+impl Word {
+    fn new(start: usize, end: usize, probs: Vec<f32>) -> Self {
+        let label = argmax(&probs);
+        Word { start, end, label, score: f64::from(probs[label]), probs }
+    }
 }
 
 fn argmax(v: &[f32]) -> usize {
@@ -205,25 +254,17 @@ fn is_subword(tok: &TokenPrediction, chars: &[char], rule: &WordRule, boundaries
     }
 }
 
-fn aggregate_word(tokens: &[&TokenPrediction], how: Aggregation) -> (usize, f64) {
+/// The label distribution a word is read from (step 2 of the module docs).
+fn aggregate_word(tokens: &[&TokenPrediction], how: Aggregation) -> Vec<f32> {
     match how {
-        Aggregation::First => {
-            let p = &tokens[0].probs;
-            let i = argmax(p);
-            (i, f64::from(p[i]))
-        }
-        Aggregation::Max => {
-            let best = tokens
-                .iter()
-                .fold(None::<&TokenPrediction>, |acc, t| match acc {
-                    Some(a) if a.probs[argmax(&a.probs)] >= t.probs[argmax(&t.probs)] => Some(a),
-                    _ => Some(t),
-                })
-                .map(|t| &t.probs)
-                .unwrap_or(&tokens[0].probs);
-            let i = argmax(best);
-            (i, f64::from(best[i]))
-        }
+        Aggregation::First => tokens[0].probs.clone(),
+        Aggregation::Max => tokens
+            .iter()
+            .fold(None::<&TokenPrediction>, |acc, t| match acc {
+                Some(a) if a.probs[argmax(&a.probs)] >= t.probs[argmax(&t.probs)] => Some(a),
+                _ => Some(t),
+            })
+            .map_or_else(|| tokens[0].probs.clone(), |t| t.probs.clone()),
         Aggregation::Average => {
             let n = tokens[0].probs.len();
             let mut mean = vec![0f32; n];
@@ -235,8 +276,7 @@ fn aggregate_word(tokens: &[&TokenPrediction], how: Aggregation) -> (usize, f64)
             for m in &mut mean {
                 *m /= tokens.len() as f32;
             }
-            let i = argmax(&mean);
-            (i, f64::from(mean[i]))
+            mean
         }
     }
 }
@@ -265,7 +305,7 @@ fn words(
         if group.is_empty() {
             return;
         }
-        let (label, score) = aggregate_word(group, how);
+        let probs = aggregate_word(group, how);
         let spans: Vec<(usize, usize)> = group
             .iter()
             .filter(|t| !(t.is_marker && boundaries == WordBoundaries::Punctuation))
@@ -274,7 +314,7 @@ fn words(
             .collect();
         let start = spans.first().map_or(group[0].trimmed.0, |s| s.0);
         let end = spans.last().map_or(start, |s| s.1);
-        out.push(Word { start, end, label, score });
+        out.push(Word::new(start, end, probs));
         group.clear();
     };
     for tok in tokens {
@@ -314,9 +354,12 @@ pub fn decode_entities(
     rule: &WordRule,
     boundaries: WordBoundaries,
     how: Aggregation,
+    decoding: Decoding,
 ) -> Vec<DecodedEntity> {
-    let words = words(tokens, text_chars, rule, boundaries, how);
-    group_entities(&words, text_chars, labels, boundaries == WordBoundaries::Punctuation)
+    let punctuation_rule = boundaries == WordBoundaries::Punctuation;
+    let words =
+        decode_words(words(tokens, text_chars, rule, boundaries, how), text_chars, labels, punctuation_rule, decoding);
+    group_entities(&words, text_chars, labels, punctuation_rule)
 }
 
 /// Decodes one document's content tokens into entities whose words are the document's own
@@ -334,8 +377,9 @@ pub fn decode_entities_in_words(
     labels: &LabelSet,
     given: &[[usize; 2]],
     how: Aggregation,
+    decoding: Decoding,
 ) -> Vec<DecodedEntity> {
-    let words = given_words(tokens, given, how);
+    let words = decode_words(given_words(tokens, given, how), text_chars, labels, false, decoding);
     group_entities(&words, text_chars, labels, false)
 }
 
@@ -369,7 +413,7 @@ fn given_words(tokens: &[TokenPrediction], given: &[[usize; 2]], how: Aggregatio
                 j += 1;
             }
         }
-        let (label, score) = aggregate_word(&visible[i..j], how);
+        let probs = aggregate_word(&visible[i..j], how);
         let (start, end) = match index[i] {
             Some(w) => (given[w][0], given[w][1]),
             // a piece outside every token stops where the next token starts
@@ -379,10 +423,127 @@ fn given_words(tokens: &[TokenPrediction], given: &[[usize; 2]], how: Aggregatio
                 (start, end.min(next))
             }
         };
-        out.push(Word { start, end, label, score });
+        out.push(Word::new(start, end, probs));
         i = j;
     }
     out
+}
+
+/// Step 3's choice of tags: greedy keeps each word's most probable label; Viterbi replaces
+/// the labels by the most probable well-formed sequence ([`viterbi`]), over the visible words
+/// (a whitespace-only word, such as a lone `▁`, is dropped: it never widens a span, and
+/// training gives it no label, so it must not break an entity either).
+fn decode_words(
+    words: Vec<Word>,
+    text_chars: &[char],
+    labels: &LabelSet,
+    punctuation_rule: bool,
+    decoding: Decoding,
+) -> Vec<Word> {
+    if decoding == Decoding::Greedy {
+        return words;
+    }
+    let mut words: Vec<Word> = words.into_iter().filter(|w| w.start < w.end).collect();
+    let breaks: Vec<bool> = (0..words.len())
+        .map(|k| punctuation_rule && k > 0 && is_glued_sentence_break(text_chars, words[k - 1].end, words[k].start))
+        .collect();
+    let probs: Vec<&[f32]> = words.iter().map(|w| w.probs.as_slice()).collect();
+    if let Some(path) = viterbi(&probs, &Transitions::of(labels), &breaks) {
+        for (w, label) in words.iter_mut().zip(path) {
+            w.label = label;
+            w.score = f64::from(w.probs[label]);
+        }
+    }
+    words
+}
+
+/// Which tag may follow which under a label set's scheme. A tag that continues an entity
+/// (`I-X`, `E-X`) may only follow `B-X` or `I-X` when the scheme marks beginnings (`B-X` or
+/// `S-X` exists; in IOB1 or bare types an `I-X` may start an entity); when the scheme marks
+/// ends (`E-X` exists), `B-X` and `I-X` must be followed by `I-X` or `E-X`.
+pub struct Transitions {
+    /// `allowed[i][j]`: tag `j` may follow tag `i`.
+    allowed: Vec<Vec<bool>>,
+    /// Tags that need an open entity before them (forbidden first, and after a glued break).
+    needs_open: Vec<bool>,
+    /// Tags that leave an entity open (forbidden last).
+    must_close: Vec<bool>,
+}
+
+impl Transitions {
+    /// The transitions of `labels`' tagging scheme.
+    pub fn of(labels: &LabelSet) -> Self {
+        let tags = &labels.tags;
+        let has = |prefixes: &[TagPrefix], entity: &Option<String>| {
+            tags.iter().any(|t| t.entity.is_some() && &t.entity == entity && prefixes.contains(&t.prefix))
+        };
+        let opens = |t: &super::labels::Tag| matches!(t.prefix, TagPrefix::Begin | TagPrefix::Inside);
+        let inner = |t: &super::labels::Tag| matches!(t.prefix, TagPrefix::Inside | TagPrefix::End);
+        let needs_open: Vec<bool> =
+            tags.iter().map(|t| inner(t) && has(&[TagPrefix::Begin, TagPrefix::Single], &t.entity)).collect();
+        let must_close: Vec<bool> = tags.iter().map(|t| opens(t) && has(&[TagPrefix::End], &t.entity)).collect();
+        let allowed = tags
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                tags.iter()
+                    .enumerate()
+                    .map(|(j, b)| {
+                        let continues = a.entity.is_some() && a.entity == b.entity && opens(a) && inner(b);
+                        continues || !(needs_open[j] || must_close[i])
+                    })
+                    .collect()
+            })
+            .collect();
+        Transitions { allowed, needs_open, must_close }
+    }
+}
+
+/// The most probable tag sequence (sum of log probabilities) that `transitions` allow, with no
+/// entity continued at a position where `breaks` is set; `None` when no sequence is allowed.
+pub fn viterbi(probs: &[&[f32]], transitions: &Transitions, breaks: &[bool]) -> Option<Vec<usize>> {
+    let n_tags = transitions.needs_open.len();
+    let log = |p: f32| f64::from(p.max(1e-30)).ln();
+    let mut back: Vec<Vec<usize>> = Vec::with_capacity(probs.len());
+    let mut score: Vec<f64> = Vec::new();
+    for (k, p) in probs.iter().enumerate() {
+        let broken = k == 0 || breaks.get(k).copied().unwrap_or(false);
+        let mut next = vec![f64::NEG_INFINITY; n_tags];
+        let mut from = vec![0; n_tags];
+        for j in 0..n_tags {
+            if broken && transitions.needs_open[j] {
+                continue;
+            }
+            let best = if k == 0 {
+                Some((0.0, 0))
+            } else {
+                (0..n_tags)
+                    .filter(|&i| transitions.allowed[i][j] && score[i].is_finite())
+                    .map(|i| (score[i], i))
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+            };
+            if let Some((s, i)) = best {
+                next[j] = s + log(p[j]);
+                from[j] = i;
+            }
+        }
+        score = next;
+        back.push(from);
+    }
+    let last = (0..n_tags)
+        .filter(|&j| !transitions.must_close[j] && score.get(j).is_some_and(|s| s.is_finite()))
+        .max_by(|&a, &b| score[a].total_cmp(&score[b]));
+    let mut tag = match last {
+        Some(tag) => tag,
+        None if probs.is_empty() => return Some(Vec::new()),
+        None => return None,
+    };
+    let mut path = vec![0; probs.len()];
+    for k in (0..probs.len()).rev() {
+        path[k] = tag;
+        tag = back[k][tag];
+    }
+    Some(path)
 }
 
 /// Steps 3 and 4 of the module docs: words into entities. `punctuation_rule` adds the
@@ -465,8 +626,15 @@ mod tests {
             tok((16, 17), 1, 0, 5),
             tok((18, 22), 4, 4, 5),
         ];
-        let e =
-            decode_entities(&toks, &text, &l, &WordRule::Whitespace, WordBoundaries::HuggingFace, Aggregation::First);
+        let e = decode_entities(
+            &toks,
+            &text,
+            &l,
+            &WordRule::Whitespace,
+            WordBoundaries::HuggingFace,
+            Aggregation::First,
+            Decoding::Greedy,
+        );
         assert_eq!(e.len(), 2);
         assert_eq!((e[0].start, e[0].end, e[0].label.as_str()), (0, 10, "PER"));
         // IOB1: an I- after O starts an entity
@@ -478,8 +646,15 @@ mod tests {
         let l = labels(&["O", "B-ORG", "I-ORG", "E-ORG", "S-ORG"]);
         let text: Vec<char> = "a b c d".chars().collect();
         let toks = vec![tok((0, 1), 1, 4, 5), tok((2, 3), 1, 1, 5), tok((4, 5), 1, 3, 5), tok((6, 7), 1, 2, 5)];
-        let e =
-            decode_entities(&toks, &text, &l, &WordRule::Whitespace, WordBoundaries::HuggingFace, Aggregation::First);
+        let e = decode_entities(
+            &toks,
+            &text,
+            &l,
+            &WordRule::Whitespace,
+            WordBoundaries::HuggingFace,
+            Aggregation::First,
+            Decoding::Greedy,
+        );
         let spans: Vec<(usize, usize)> = e.iter().map(|x| (x.start, x.end)).collect();
         // S closes "a"; B..E is "b c"; the I after E starts a new entity "d"
         assert_eq!(spans, vec![(0, 1), (2, 5), (6, 7)]);
@@ -492,7 +667,15 @@ mod tests {
         // one word of three pieces whose tokens disagree
         let toks = vec![tok((0, 3), 3, 1, 4), tok((3, 6), 5, 3, 4), tok((6, 9), 5, 3, 4)];
         for how in [Aggregation::First, Aggregation::Average, Aggregation::Max] {
-            let e = decode_entities(&toks, &text, &l, &WordRule::SubwordPrefix, WordBoundaries::HuggingFace, how);
+            let e = decode_entities(
+                &toks,
+                &text,
+                &l,
+                &WordRule::SubwordPrefix,
+                WordBoundaries::HuggingFace,
+                how,
+                Decoding::Greedy,
+            );
             assert_eq!(e.len(), 1, "{how:?}");
             assert_eq!((e[0].start, e[0].end), (0, 9));
         }
@@ -503,6 +686,7 @@ mod tests {
             &WordRule::SubwordPrefix,
             WordBoundaries::HuggingFace,
             Aggregation::First,
+            Decoding::Greedy,
         );
         assert_eq!(first[0].label, "PER");
         let avg = decode_entities(
@@ -512,6 +696,7 @@ mod tests {
             &WordRule::SubwordPrefix,
             WordBoundaries::HuggingFace,
             Aggregation::Average,
+            Decoding::Greedy,
         );
         assert_eq!(avg[0].label, "LOC");
     }
@@ -523,8 +708,15 @@ mod tests {
         let toks = vec![tok((0, 4), 5, 1, 2), tok((4, 11), 7, 1, 2)];
         let mut toks = toks;
         toks[1].trimmed = (5, 11);
-        let e =
-            decode_entities(&toks, &text, &l, &WordRule::Whitespace, WordBoundaries::HuggingFace, Aggregation::First);
+        let e = decode_entities(
+            &toks,
+            &text,
+            &l,
+            &WordRule::Whitespace,
+            WordBoundaries::HuggingFace,
+            Aggregation::First,
+            Decoding::Greedy,
+        );
         assert_eq!(e.len(), 2);
         assert_eq!((e[1].start, e[1].end), (5, 11));
     }
@@ -560,8 +752,15 @@ mod tests {
         let toks =
             pieces(text, &[(0, 1, 3), (1, 3, 3), (3, 4, 4), (4, 10, 1), (10, 11, 2), (11, 15, 3), (15, 20, 1)], 5);
         let chars: Vec<char> = text.chars().collect();
-        let ours =
-            decode_entities(&toks, &chars, &l, &WordRule::Whitespace, WordBoundaries::Punctuation, Aggregation::First);
+        let ours = decode_entities(
+            &toks,
+            &chars,
+            &l,
+            &WordRule::Whitespace,
+            WordBoundaries::Punctuation,
+            Aggregation::First,
+            Decoding::Greedy,
+        );
         assert_eq!(
             surfaces(text, &ours),
             vec![
@@ -573,8 +772,15 @@ mod tests {
         );
         // Hugging Face's words: "(AP)" is one word (first piece "(" decides), "Putin," another,
         // "AP.Putin" a third: punctuation ends up inside the spans
-        let hf =
-            decode_entities(&toks, &chars, &l, &WordRule::Whitespace, WordBoundaries::HuggingFace, Aggregation::First);
+        let hf = decode_entities(
+            &toks,
+            &chars,
+            &l,
+            &WordRule::Whitespace,
+            WordBoundaries::HuggingFace,
+            Aggregation::First,
+            Decoding::Greedy,
+        );
         assert_eq!(
             surfaces(text, &hf),
             vec![
@@ -598,6 +804,7 @@ mod tests {
             &WordRule::Whitespace,
             WordBoundaries::Punctuation,
             Aggregation::First,
+            Decoding::Greedy,
         );
         assert_eq!(
             surfaces(text, &e),
@@ -611,6 +818,7 @@ mod tests {
             &WordRule::Whitespace,
             WordBoundaries::HuggingFace,
             Aggregation::First,
+            Decoding::Greedy,
         );
         assert_eq!(surfaces(text, &hf), vec![("AP.Putin".to_owned(), "ORG".to_owned())]);
         // "A.C. Milan" and "U.S.A." are one entity each
@@ -639,6 +847,7 @@ mod tests {
             &WordRule::Whitespace,
             WordBoundaries::Punctuation,
             Aggregation::First,
+            Decoding::Greedy,
         );
         assert_eq!(
             surfaces(text, &e),
@@ -652,8 +861,15 @@ mod tests {
         let text = "«Cina-Russia»";
         let toks = pieces(text, &[(0, 1, 0), (1, 5, 1), (5, 6, 0), (6, 12, 1), (12, 13, 2)], 3);
         let chars: Vec<char> = text.chars().collect();
-        let e =
-            decode_entities(&toks, &chars, &l, &WordRule::Whitespace, WordBoundaries::Punctuation, Aggregation::First);
+        let e = decode_entities(
+            &toks,
+            &chars,
+            &l,
+            &WordRule::Whitespace,
+            WordBoundaries::Punctuation,
+            Aggregation::First,
+            Decoding::Greedy,
+        );
         // the closing guillemet continues "Russia" (I-LOC) but is trimmed from the span
         assert_eq!(
             surfaces(text, &e),
@@ -673,7 +889,8 @@ mod tests {
             &l,
             &WordRule::Whitespace,
             WordBoundaries::Punctuation,
-            Aggregation::First
+            Aggregation::First,
+            Decoding::Greedy
         )
         .is_empty());
         assert!(is_punctuation('»') && is_punctuation('-') && is_punctuation('’') && !is_punctuation('€'));
@@ -687,11 +904,25 @@ mod tests {
         let mut toks = pieces(text, &[(0, 1, 1), (0, 3, 1), (3, 5, 0), (5, 7, 0), (7, 9, 0)], 4);
         toks[0].is_marker = true;
         let chars: Vec<char> = text.chars().collect();
-        let ours =
-            decode_entities(&toks, &chars, &l, &WordRule::Whitespace, WordBoundaries::Punctuation, Aggregation::First);
+        let ours = decode_entities(
+            &toks,
+            &chars,
+            &l,
+            &WordRule::Whitespace,
+            WordBoundaries::Punctuation,
+            Aggregation::First,
+            Decoding::Greedy,
+        );
         assert_eq!(surfaces(text, &ours), vec![("MOSCA>>".trim_end_matches('>').to_owned(), "LOC".to_owned())]);
-        let hf =
-            decode_entities(&toks, &chars, &l, &WordRule::Whitespace, WordBoundaries::HuggingFace, Aggregation::First);
+        let hf = decode_entities(
+            &toks,
+            &chars,
+            &l,
+            &WordRule::Whitespace,
+            WordBoundaries::HuggingFace,
+            Aggregation::First,
+            Decoding::Greedy,
+        );
         assert_eq!(
             surfaces(text, &hf),
             vec![("M".to_owned(), "LOC".to_owned()), ("MOSCA>>".to_owned(), "LOC".to_owned())]
@@ -722,7 +953,7 @@ mod tests {
         );
         let chars: Vec<char> = text.chars().collect();
         let given = [[0, 4], [5, 11], [12, 13], [14, 16], [16, 17], [17, 22]];
-        let e = decode_entities_in_words(&toks, &chars, &l, &given, Aggregation::First);
+        let e = decode_entities_in_words(&toks, &chars, &l, &given, Aggregation::First, Decoding::Greedy);
         assert_eq!(
             surfaces(text, &e),
             vec![
@@ -735,8 +966,15 @@ mod tests {
             assert!(given.iter().any(|g| g[0] == x.start) && given.iter().any(|g| g[1] == x.end), "{x:?}");
         }
         // the punctuation rule on the same pieces cuts the given token "S.p.A." apart
-        let rule =
-            decode_entities(&toks, &chars, &l, &WordRule::Whitespace, WordBoundaries::Punctuation, Aggregation::First);
+        let rule = decode_entities(
+            &toks,
+            &chars,
+            &l,
+            &WordRule::Whitespace,
+            WordBoundaries::Punctuation,
+            Aggregation::First,
+            Decoding::Greedy,
+        );
         assert_eq!(surfaces(text, &rule)[0], ("Fiat S".to_owned(), "ORG".to_owned()));
     }
 
@@ -748,18 +986,119 @@ mod tests {
         let mut toks = pieces(text, &[(0, 1, 1), (0, 3, 0), (3, 5, 0), (5, 7, 2)], 3);
         toks[0].is_marker = true;
         let chars: Vec<char> = text.chars().collect();
-        let e = decode_entities_in_words(&toks, &chars, &l, &[[0, 5]], Aggregation::First);
+        let e = decode_entities_in_words(&toks, &chars, &l, &[[0, 5]], Aggregation::First, Decoding::Greedy);
         // the mark is in no word: `MOS` is the word's first piece (O); "x" (I-LOC, outside
         // every token) is a word of its own
         assert_eq!(surfaces(text, &e), vec![("x".to_owned(), "LOC".to_owned())]);
         toks[1].probs = toks[0].probs.clone();
-        let e = decode_entities_in_words(&toks, &chars, &l, &[[0, 5]], Aggregation::First);
+        let e = decode_entities_in_words(&toks, &chars, &l, &[[0, 5]], Aggregation::First, Decoding::Greedy);
         assert_eq!(surfaces(text, &e), vec![("MOSCA x".to_owned(), "LOC".to_owned())]);
         // without given tokens every visible piece is a word
-        let none = decode_entities_in_words(&toks, &chars, &l, &[], Aggregation::First);
+        let none = decode_entities_in_words(&toks, &chars, &l, &[], Aggregation::First, Decoding::Greedy);
         assert_eq!(
             surfaces(text, &none),
             vec![("MOS".to_owned(), "LOC".to_owned()), ("x".to_owned(), "LOC".to_owned())]
         );
+    }
+
+    /// Pieces of `text` at `cuts` (code-point ranges, each its own word) with the given
+    /// probabilities.
+    fn weighted(text: &str, cuts: &[((usize, usize), &[f32])]) -> Vec<TokenPrediction> {
+        let mut toks = pieces(text, &cuts.iter().map(|&((a, b), _)| (a, b, 0)).collect::<Vec<_>>(), 2);
+        for (t, (_, p)) in toks.iter_mut().zip(cuts) {
+            t.probs = p.to_vec();
+        }
+        toks
+    }
+
+    fn decode_both(text: &str, toks: &[TokenPrediction], l: &LabelSet) -> [Vec<(String, String)>; 2] {
+        let chars: Vec<char> = text.chars().collect();
+        [Decoding::Greedy, Decoding::Viterbi].map(|d| {
+            let e = decode_entities(
+                toks,
+                &chars,
+                l,
+                &WordRule::Whitespace,
+                WordBoundaries::Punctuation,
+                Aggregation::First,
+                d,
+            );
+            surfaces(text, &e)
+        })
+    }
+
+    fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn viterbi_never_starts_an_entity_with_inside() {
+        // O, B-PER, I-PER, B-LOC, I-LOC: "Anna" leans O (0.55) but may begin PER (0.40);
+        // "Rossi" is I-PER (0.90): greedy starts an entity at "Rossi", Viterbi opens it at "Anna"
+        let l = labels(&["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]);
+        let text = "Anna Rossi vive";
+        let toks = weighted(
+            text,
+            &[
+                ((0, 4), &[0.55, 0.40, 0.03, 0.01, 0.01]),
+                ((4, 10), &[0.04, 0.03, 0.90, 0.01, 0.02]),
+                ((10, 15), &[0.96, 0.01, 0.01, 0.01, 0.01]),
+            ],
+        );
+        let [greedy, viterbi] = decode_both(text, &toks, &l);
+        assert_eq!(greedy, owned(&[("Rossi", "PER")]));
+        assert_eq!(viterbi, owned(&[("Anna Rossi", "PER")]));
+    }
+
+    #[test]
+    fn viterbi_keeps_one_type_through_an_entity() {
+        // "Banca d'Italia": B-ORG then I-LOC (0.5) over I-ORG (0.45): greedy cuts the name in
+        // two entities of two types; Viterbi reads one ORG
+        let l = labels(&["O", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]);
+        let text = "Banca Italia";
+        let toks =
+            weighted(text, &[((0, 5), &[0.02, 0.95, 0.01, 0.01, 0.01]), ((5, 12), &[0.02, 0.01, 0.45, 0.02, 0.50])]);
+        let [greedy, viterbi] = decode_both(text, &toks, &l);
+        assert_eq!(greedy, owned(&[("Banca", "ORG"), ("Italia", "LOC")]));
+        assert_eq!(viterbi, owned(&[("Banca Italia", "ORG")]));
+    }
+
+    #[test]
+    fn viterbi_closes_bioes_entities_and_respects_glued_breaks() {
+        let l = labels(&["O", "B-PER", "I-PER", "E-PER", "S-PER"]);
+        // B-PER then O (0.6) over E-PER (0.35): an entity left open is not well formed
+        let text = "Anna Rossi";
+        let toks =
+            weighted(text, &[((0, 4), &[0.1, 0.8, 0.05, 0.03, 0.02]), ((4, 10), &[0.6, 0.01, 0.02, 0.35, 0.02])]);
+        let [_, viterbi] = decode_both(text, &toks, &l);
+        assert_eq!(viterbi, owned(&[("Anna Rossi", "PER")]));
+        // "AP.Putin", the full stop read as I-ORG: nothing continues across the glued mark, so
+        // greedy starts a second ORG at "Putin" (its I-ORG), Viterbi its best opening tag
+        let l = labels(&["O", "B-ORG", "I-ORG", "B-PER", "I-PER"]);
+        let text = "AP.Putin";
+        let toks = weighted(
+            text,
+            &[
+                ((0, 2), &[0.02, 0.9, 0.04, 0.02, 0.02]),
+                ((2, 3), &[0.3, 0.02, 0.6, 0.04, 0.04]),
+                ((3, 8), &[0.05, 0.02, 0.5, 0.4, 0.03]),
+            ],
+        );
+        let [greedy, viterbi] = decode_both(text, &toks, &l);
+        assert_eq!(greedy, owned(&[("AP", "ORG"), ("Putin", "ORG")]));
+        assert_eq!(viterbi, owned(&[("AP", "ORG"), ("Putin", "PER")]));
+    }
+
+    #[test]
+    fn viterbi_reports_when_no_sequence_is_allowed() {
+        let l = labels(&["B-PER", "I-PER", "E-PER"]);
+        let t = Transitions::of(&l);
+        // one word: B-PER must be closed, I-PER and E-PER need an open entity
+        assert_eq!(viterbi(&[&[0.5, 0.3, 0.2]], &t, &[false]), None);
+        assert_eq!(viterbi(&[&[0.5, 0.3, 0.2], &[0.1, 0.1, 0.8]], &t, &[false, false]), Some(vec![0, 2]));
+        assert_eq!(viterbi(&[], &t, &[]), Some(vec![]));
+        // IOB1 (no B- tags): an I- may start an entity
+        let iob1 = Transitions::of(&labels(&["O", "I-PER"]));
+        assert_eq!(viterbi(&[&[0.2, 0.8]], &iob1, &[false]), Some(vec![1]));
     }
 }

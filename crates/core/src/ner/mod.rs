@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Kind};
 
 use decode::{decode_entities, decode_entities_in_words};
-pub use decode::{Aggregation, DecodedEntity, WordBoundaries, WordRule};
+pub use decode::{Aggregation, DecodedEntity, Decoding, WordBoundaries, WordRule};
 use labels::LabelSet;
 use model::TokenClassifier;
 use windows::WindowPlan;
@@ -57,6 +57,11 @@ pub struct NerOptions {
     /// words (the default) instead of `word_boundaries`' rule.
     #[serde(default = "yes")]
     pub input_tokens: bool,
+    /// How word labels become entities: Viterbi (the most probable well-formed tag sequence,
+    /// the default) or greedy (Hugging Face's grouping of each word's most probable label).
+    /// Options serialised before it existed read as greedy, the decoding they ran.
+    #[serde(default = "greedy")]
+    pub decoding: Decoding,
     /// Device.
     pub device: DeviceChoice,
     /// Forward pass of BERT and XLM-R models (same output; see [`crate::model::encoder`]).
@@ -73,6 +78,11 @@ fn yes() -> bool {
     true
 }
 
+/// [`Decoding::Greedy`]: what options serialised before [`NerOptions::decoding`] existed ran.
+fn greedy() -> Decoding {
+    Decoding::Greedy
+}
+
 impl Default for NerOptions {
     fn default() -> Self {
         NerOptions {
@@ -82,6 +92,7 @@ impl Default for NerOptions {
             aggregation: Aggregation::First,
             word_boundaries: WordBoundaries::Punctuation,
             input_tokens: true,
+            decoding: Decoding::Viterbi,
             device: DeviceChoice::Cpu,
             engine: Engine::default(),
             precision: Precision::Auto,
@@ -236,9 +247,14 @@ impl NerPipeline {
             .zip(&docs)
             .map(|(input, doc)| {
                 let decoded = match input.words.filter(|_| self.options.input_tokens) {
-                    Some(words) => {
-                        decode_entities_in_words(&doc.tokens, &doc.chars, &self.labels, words, self.options.aggregation)
-                    }
+                    Some(words) => decode_entities_in_words(
+                        &doc.tokens,
+                        &doc.chars,
+                        &self.labels,
+                        words,
+                        self.options.aggregation,
+                        self.options.decoding,
+                    ),
                     None => decode_entities(
                         &doc.tokens,
                         &doc.chars,
@@ -246,6 +262,7 @@ impl NerPipeline {
                         &self.tokenizer.word_rule,
                         self.options.word_boundaries,
                         self.options.aggregation,
+                        self.options.decoding,
                     ),
                 };
                 to_entities(input.text, &doc.chars, decoded)

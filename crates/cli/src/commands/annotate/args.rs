@@ -9,7 +9,7 @@ use clap::Args;
 use postilla_core::annotate::{AnnotatorConfig, TopicMethod, TopicsConfig};
 use postilla_core::defaults::{self, DefaultAdapter};
 use postilla_core::model::{DeviceChoice, Engine, MatmulKernel, Precision};
-use postilla_core::ner::{Aggregation, NerOptions, WordBoundaries};
+use postilla_core::ner::{Aggregation, Decoding, NerOptions, WordBoundaries};
 use postilla_core::run::RunOptions;
 use postilla_core::topics::{EmbeddingOptions, NliOptions, TopicAdapter, TopicCalibration};
 
@@ -101,6 +101,12 @@ pub struct AnnotateArgs {
     /// its words come from --word-boundaries, as for raw text.
     #[arg(long)]
     ignore_input_tokens: bool,
+    /// How word labels become entities: viterbi (the most probable well-formed tag sequence:
+    /// an I- tag only continues an entity of its own type, and nothing continues across a
+    /// glued sentence mark) or greedy (each word's most probable label, grouped as Hugging
+    /// Face's pipeline does; with --word-boundaries huggingface, the pipeline's exact output).
+    #[arg(long, default_value = "viterbi")]
+    decoding: Decoding,
     /// libtorch threads (default: libtorch's choice).
     #[arg(long)]
     threads: Option<usize>,
@@ -121,7 +127,8 @@ pub struct AnnotateArgs {
     /// (processors with avx512_bf16 or amx_bf16 only, refused elsewhere; its entities depend
     /// slightly on batching); int8 (every linear layer in int8: per-channel weights, activations
     /// quantized per token, exact integer products; the same entities whatever the batching;
-    /// CPU only, the fastest). Each one's dev F1 and speed: README, "Precision".
+    /// CPU only, the fastest; 7-bit weights on processors without VNNI, whose int8 kernel
+    /// would saturate with 8). Each one's dev F1 and speed: README, "Precision".
     #[arg(long, default_value = "auto")]
     precision: Precision,
     /// Precision of the embedding topic encoder: fp32 (the default: every topic figure of the
@@ -249,6 +256,7 @@ impl AnnotateArgs {
             aggregation: self.aggregation,
             word_boundaries: self.word_boundaries,
             input_tokens: !self.ignore_input_tokens,
+            decoding: self.decoding,
             device: self.device,
             precision: self.precision,
         }
