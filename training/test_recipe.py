@@ -12,7 +12,7 @@ import torch  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
 
-from train_ner import (LABELS, bucketed_batches, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
+from train_ner import (LABELS, viterbi_tags, bucketed_batches, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
                        place_gazetteer, strict_f1, token_word_labels, window_plan, word_starts)
 
 
@@ -169,3 +169,34 @@ def test_a_cut_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     assert log_whole["dev"] == log_again["dev"] and log_whole["selected"] == log_again["selected"]
     assert len(log_again["segments_minutes"]) == 2
     assert not (tmp_path / "cut" / "resume.pt").exists(), "a finished run removes resume.pt"
+
+
+def test_viterbi_tags_is_the_best_well_formed_sequence():
+    """Postilla's default decoding: against brute force over every IOB2 sequence of up to three
+    words (an I-X only after B-X or I-X), on random and peaked probabilities."""
+    import itertools
+    import math
+    from train_ner import spans
+
+    def well_formed(tags):
+        return all(not t.startswith("I-") or (i > 0 and tags[i - 1] != "O" and tags[i - 1][2:] == t[2:])
+                   for i, t in enumerate(tags))
+
+    rng = random.Random(5)
+    for _ in range(60):
+        n = rng.randint(1, 3)
+        probs = []
+        for _ in range(n):
+            raw = [rng.random() ** 4 for _ in LABELS]
+            probs.append([p / sum(raw) for p in raw])
+        best = max((seq for seq in itertools.product(LABELS, repeat=n) if well_formed(seq)),
+                   key=lambda seq: sum(math.log(probs[k][LABELS.index(t)]) for k, t in enumerate(seq)))
+        assert viterbi_tags(probs) == list(best)
+    # "Anna Rossi": Anna leans O but may begin PER, Rossi is I-PER: Viterbi opens the entity at Anna
+    o, b_per, i_per = (LABELS.index(t) for t in ("O", "B-PER", "I-PER"))
+    anna, rossi = [0.01] * len(LABELS), [0.01] * len(LABELS)
+    anna[o], anna[b_per] = 0.55, 0.38
+    rossi[i_per] = 0.92
+    tags = viterbi_tags([anna, rossi])
+    assert tags == ["B-PER", "I-PER"] and spans(tags, strict=True) == [(0, 2, "PER")]
+    assert viterbi_tags([]) == []

@@ -36,7 +36,8 @@ Choices, each tested by training/test_recipe.py:
   and optimiser) where the processor supports it; the tokenizer pass is done once.
 Model selection: after every epoch, strict entity-level micro-F1 on KIND WN dev (under
 Postilla's convention, PER/ORG/LOC) and CoNLL-2003 German dev (all four types), both sentence by
-sentence and, for CoNLL (which has documents), through Postilla's document windows; the average
+sentence and, for CoNLL (which has documents), through Postilla's document windows, decoded as
+Postilla decodes by default (constrained Viterbi, `viterbi_tags`); the average
 of the last two epochs' weights is scored too; the best `selection` is kept. Every epoch writes
 a checkpoint (`--out/checkpoint-E.pt`). --compact saves only the trained weights (fp16, the
 frozen word embeddings come from the base), which is what models/ner-it-de commits.
@@ -399,11 +400,43 @@ def window_plan(n, capacity, stride):
     return windows, owner
 
 
+def viterbi_tags(word_probs):
+    """Postilla's default decoding (crates/core/src/ner/decode.rs, `Decoding::Viterbi`): the most
+    probable IOB2 tag sequence (sum of log probabilities) over the words' label probabilities in
+    which an I-X only follows B-X or I-X."""
+    n = len(LABELS)
+    inside = [lab.startswith("I-") for lab in LABELS]
+    allowed = [[not inside[j] or (LABELS[i] != "O" and LABELS[i][2:] == LABELS[j][2:]) for j in range(n)]
+               for i in range(n)]
+    score, back = None, []
+    for probs in word_probs:
+        logs = [math.log(max(p, 1e-30)) for p in probs]
+        if score is None:
+            score = [-math.inf if inside[j] else logs[j] for j in range(n)]
+            back.append([0] * n)
+            continue
+        nxt, frm = [], []
+        for j in range(n):
+            best = max((score[i], i) for i in range(n) if allowed[i][j])
+            nxt.append(best[0] + logs[j])
+            frm.append(best[1])
+        score = nxt
+        back.append(frm)
+    if score is None:
+        return []
+    tag = max(range(n), key=lambda j: score[j])
+    path = [0] * len(word_probs)
+    for k in range(len(word_probs) - 1, -1, -1):
+        path[k] = tag
+        tag = back[k][tag]
+    return [LABELS[t] for t in path]
+
+
 def predict_docs(torch, model, tokenizer, docs, device, max_length=256, stride=64, batch_size=32):
     """Word tags of each document (a list of sentences, text as `postilla import` writes it:
     tokens joined by spaces, sentences by newlines), predicted the way Postilla does: the whole
-    document tokenized, windows of `max_length` tokens overlapping by `stride`, the `punctuation`
-    word rule, aggregation "first"."""
+    document tokenized, windows of `max_length` tokens overlapping by `stride`, the gold tokens
+    as words (each word read on its first piece, aggregation "first"), Viterbi decoding."""
     cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
     prepared, jobs = [], []
     for d, sents in enumerate(docs):
@@ -419,7 +452,7 @@ def predict_docs(torch, model, tokenizer, docs, device, max_length=256, stride=6
         starts = word_starts(text, enc["offset_mapping"])
         windows, owner = window_plan(len(enc["input_ids"]), max_length - 2, stride)
         prepared.append({"ids": enc["input_ids"], "words": words, "starts": starts, "owner": owner,
-                         "n_words": len(offs), "pred": [0] * len(enc["input_ids"])})
+                         "n_words": len(offs), "pred": [None] * len(enc["input_ids"])})
         for w, (a, b) in enumerate(windows):
             if b > a:
                 jobs.append((d, w, a, b))
@@ -431,21 +464,22 @@ def predict_docs(torch, model, tokenizer, docs, device, max_length=256, stride=6
             batch = [{"ids": prepared[d]["ids"][a:b], "labels": [0] * (b - a), "italian_o": [False] * (b - a)}
                      for d, w, a, b in chunk]
             ids, mask, _, _ = collate(torch, batch, cls_id, sep_id, pad_id)
-            best = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.argmax(-1).cpu()
+            probs = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float().softmax(-1).cpu()
             for r, (d, w, a, b) in enumerate(chunk):
                 for k, t in enumerate(range(a, b)):
                     if prepared[d]["owner"][t] == w:
-                        prepared[d]["pred"][t] = int(best[r, k + 1])
+                        prepared[d]["pred"][t] = probs[r, k + 1].tolist()
     model.train()
     out = []
+    certain_o = [1.0] + [0.0] * (len(LABELS) - 1)
     for p in prepared:
-        tags = ["O"] * p["n_words"]
+        word_probs = [certain_o] * p["n_words"]  # a word without a first piece stays O
         done = set()
         for t, w in enumerate(p["words"]):
             if w >= 0 and p["starts"][t] and w not in done:
-                tags[w] = LABELS[p["pred"][t]]
+                word_probs[w] = p["pred"][t]
                 done.add(w)
-        out.append(tags)
+        out.append(viterbi_tags(word_probs))
     return out
 
 
