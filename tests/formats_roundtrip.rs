@@ -91,6 +91,34 @@ fn shared_gold_files_round_trip() {
     }
 }
 
+/// `annotate --with-text` on pre-tokenised input carries the input's tokens into the records,
+/// so that predictions export to CoNLL on the gold's own tokens and import back unchanged.
+#[test]
+fn annotated_pre_tokenised_records_keep_their_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gold = dir.path().join("gold.jsonl");
+    let conll = common::root().join("../shared/data/ner/de/conll2003/dev.tsv");
+    ok(postilla().args(["import", "conll"]).arg(&conll).arg("-o").arg(&gold));
+    let pred = dir.path().join("pred.jsonl");
+    let model = common::tiny_models().join("tiny-bert");
+    ok(postilla()
+        .args(["annotate"])
+        .arg(&gold)
+        .args(["--with-text", "--no-topics", "--ner"])
+        .arg(&model)
+        .arg("-o")
+        .arg(&pred));
+    let (g, p) = (read_jsonl(&gold), read_jsonl(&pred));
+    assert_eq!(g.len(), p.len());
+    assert!(p.iter().any(|r| !r["entities"].as_array().expect("entities").is_empty()), "tiny-bert predicted nothing");
+    for (x, y) in g.iter().zip(&p) {
+        assert_eq!(x["id"], y["id"]);
+        assert!(x["tokens"].is_array(), "{}: the gold has no tokens", x["id"]);
+        assert_eq!(x["tokens"], y["tokens"], "{}: the record lost the input's tokens", x["id"]);
+    }
+    roundtrip("conll", &pred, dir.path(), true);
+}
+
 #[test]
 fn seeds_round_trip() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -12,7 +12,7 @@ import torch  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
 
-from train_ner import (LABELS, viterbi_tags, bucketed_batches, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
+from train_ner import (LABELS, viterbi_tags, bucketed_batches, parameter_groups, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
                        place_gazetteer, strict_f1, token_word_labels, window_plan, word_starts)
 
 
@@ -200,3 +200,35 @@ def test_viterbi_tags_is_the_best_well_formed_sequence():
     tags = viterbi_tags([anna, rossi])
     assert tags == ["B-PER", "I-PER"] and spans(tags, strict=True) == [(0, 2, "PER")]
     assert viterbi_tags([]) == []
+    # the same words as two sentences ("Anna" ends one, "Rossi" opens the next): no entity runs
+    # across the break, so Rossi takes its best opening tag
+    rossi[b_per] = 0.05
+    assert viterbi_tags([anna, rossi]) == ["B-PER", "I-PER"]
+    assert viterbi_tags([anna, rossi], breaks={1}) == ["O", "B-PER"]
+
+
+def test_layer_decay_groups_learning_rates_by_depth():
+    """`--layer-decay d`: the head learns at lr, encoder layer l of L at lr * d**(L - l), the
+    embeddings at lr * d**(L + 1); biases and layer norms without weight decay; every trained
+    parameter in exactly one group, the frozen word embeddings in none. d = 1 keeps one group."""
+    from transformers import BertConfig, BertForTokenClassification
+    config = BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=3, num_attention_heads=2,
+                        intermediate_size=16, num_labels=len(LABELS))
+    model = BertForTokenClassification(config)
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    trained = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
+    lr_of, decay_of = {}, {}
+    for group in parameter_groups(model, 1e-3, 0.5):
+        for p in group["params"]:
+            assert id(p) not in lr_of, f"{trained[id(p)]} in two groups"
+            lr_of[id(p)], decay_of[id(p)] = group["lr"], group["weight_decay"]
+    assert set(lr_of) == set(trained)
+    by_name = {trained[i]: (lr_of[i], decay_of[i]) for i in lr_of}
+    assert by_name["classifier.weight"] == (1e-3, 0.01)
+    assert by_name["classifier.bias"] == (1e-3, 0.0)
+    assert by_name["bert.encoder.layer.2.output.dense.weight"] == (1e-3 * 0.5, 0.01)
+    assert by_name["bert.encoder.layer.0.attention.self.query.weight"] == (1e-3 * 0.5 ** 3, 0.01)
+    assert by_name["bert.encoder.layer.0.output.LayerNorm.weight"] == (1e-3 * 0.5 ** 3, 0.0)
+    assert by_name["bert.embeddings.position_embeddings.weight"] == (1e-3 * 0.5 ** 4, 0.01)
+    single = parameter_groups(model, 1e-3, 1.0)
+    assert len(single) == 1 and single[0]["lr"] == 1e-3 and len(single[0]["params"]) == len(trained)

@@ -400,10 +400,11 @@ def window_plan(n, capacity, stride):
     return windows, owner
 
 
-def viterbi_tags(word_probs):
+def viterbi_tags(word_probs, breaks=()):
     """Postilla's default decoding (crates/core/src/ner/decode.rs, `Decoding::Viterbi`): the most
     probable IOB2 tag sequence (sum of log probabilities) over the words' label probabilities in
-    which an I-X only follows B-X or I-X."""
+    which an I-X only follows B-X or I-X, and no I-X starts a word index in `breaks` (a
+    sentence's first word: an entity does not run across the line between two sentences)."""
     n = len(LABELS)
     inside = [lab.startswith("I-") for lab in LABELS]
     allowed = [[not inside[j] or (LABELS[i] != "O" and LABELS[i][2:] == LABELS[j][2:]) for j in range(n)]
@@ -411,6 +412,8 @@ def viterbi_tags(word_probs):
     score, back = None, []
     for probs in word_probs:
         logs = [math.log(max(p, 1e-30)) for p in probs]
+        if score is not None and len(back) in breaks:
+            logs = [-math.inf if inside[j] else logs[j] for j in range(n)]
         if score is None:
             score = [-math.inf if inside[j] else logs[j] for j in range(n)]
             back.append([0] * n)
@@ -436,12 +439,14 @@ def predict_docs(torch, model, tokenizer, docs, device, max_length=256, stride=6
     """Word tags of each document (a list of sentences, text as `postilla import` writes it:
     tokens joined by spaces, sentences by newlines), predicted the way Postilla does: the whole
     document tokenized, windows of `max_length` tokens overlapping by `stride`, the gold tokens
-    as words (each word read on its first piece, aggregation "first"), Viterbi decoding."""
+    as words (each word read on its first piece, aggregation "first"), Viterbi decoding with no
+    entity across two sentences (Postilla's line-break rule for pre-tokenised input)."""
     cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
     prepared, jobs = [], []
     for d, sents in enumerate(docs):
-        texts, offs, base = [], [], 0
+        texts, offs, base, firsts = [], [], 0, set()
         for s in sents:
+            firsts.add(len(offs))
             text, o = build_text(s["tokens"], False)
             offs += [(a + base, b + base) for a, b in o]
             texts.append(text)
@@ -452,7 +457,7 @@ def predict_docs(torch, model, tokenizer, docs, device, max_length=256, stride=6
         starts = word_starts(text, enc["offset_mapping"])
         windows, owner = window_plan(len(enc["input_ids"]), max_length - 2, stride)
         prepared.append({"ids": enc["input_ids"], "words": words, "starts": starts, "owner": owner,
-                         "n_words": len(offs), "pred": [None] * len(enc["input_ids"])})
+                         "n_words": len(offs), "firsts": firsts, "pred": [None] * len(enc["input_ids"])})
         for w, (a, b) in enumerate(windows):
             if b > a:
                 jobs.append((d, w, a, b))
@@ -479,7 +484,7 @@ def predict_docs(torch, model, tokenizer, docs, device, max_length=256, stride=6
             if w >= 0 and p["starts"][t] and w not in done:
                 word_probs[w] = p["pred"][t]
                 done.add(w)
-        out.append(viterbi_tags(word_probs))
+        out.append(viterbi_tags(word_probs, p["firsts"]))
     return out
 
 
@@ -538,6 +543,30 @@ def loss_fn(torch, logits, labels, italian_o):
     misc = torch.logsumexp(logp[..., [0, 7, 8]], dim=-1)
     per_token = torch.where(italian_o, misc, gold)
     return -(per_token * mask).sum() / mask.sum().clamp(min=1)
+
+
+def parameter_groups(model, lr, layer_decay):
+    """AdamW's parameter groups: with `layer_decay` d < 1 (layer-wise learning-rate decay, as in
+    ELECTRA and BEiT), encoder layer l of L gets lr * d**(L - l), the embeddings (position, type,
+    layer norm) lr * d**(L + 1), and the classifier head lr; d = 1 is one group at lr. Biases and
+    layer norms get no weight decay only in the grouped form (d = 1 keeps the original single
+    group, weight decay 0.01 on everything trained)."""
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if layer_decay >= 1.0:
+        return [{"params": [p for _, p in trained], "lr": lr, "weight_decay": 0.01}]
+    n_layers = model.config.num_hidden_layers
+    groups = {}
+    for name, p in trained:
+        if ".encoder.layer." in name:
+            depth = n_layers - int(name.split(".encoder.layer.")[1].split(".")[0])
+        elif ".embeddings." in name:
+            depth = n_layers + 1
+        else:
+            depth = 0
+        decay = 0.0 if name.endswith(".bias") or "LayerNorm" in name else 0.01
+        group = groups.setdefault((depth, decay), {"params": [], "lr": lr * layer_decay ** depth, "weight_decay": decay})
+        group["params"].append(p)
+    return [groups[k] for k in sorted(groups)]
 
 
 def bf16_supported(torch, device):
@@ -613,6 +642,8 @@ def main():
     ap.add_argument("--silver", type=int, default=0, help="first stage: N WikiNEuRal it/de silver sentences")
     ap.add_argument("--epochs", type=int, default=3, help="epochs over the gold sets")
     ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--layer-decay", type=float, default=1.0,
+                    help="layer-wise learning-rate decay: encoder layer l of L learns at lr * d**(L - l) (1: one lr)")
     ap.add_argument("--batch-tokens", type=int, default=1024, help="tokens per batch, padding included")
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--single-share", type=float, default=0.3, help="share of single-sentence examples")
@@ -661,7 +692,7 @@ def main():
         print(json.dumps({"init": args.init, "init_stage": initial["stage"], "init_dev": initial["scores"]}), flush=True)
     model.to(args.device).train()
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    opt = torch.optim.AdamW(parameter_groups(model, args.lr, args.layer_decay))
     max_content = args.max_length - 2
     # stages: the silver pass (if any), then the gold epochs; batches are drawn per stage
     stages = (["silver"] if enc_silver else []) + [f"gold-{e + 1}" for e in range(args.epochs)]

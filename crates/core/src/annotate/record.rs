@@ -41,7 +41,10 @@ impl Annotator {
         r.topics = topics.into_iter().map(|(label, score)| TopicScore { label, score: Some(round6(score)) }).collect();
         r.lang = self.record_language(lang);
         if self.with_text {
+            // a self-contained record: the text and, for pre-tokenised input, its tokens (so
+            // that an export to a token format keeps the input's tokenisation)
             r.text = Some(doc.text.clone());
+            r.tokens = doc.tokens.clone();
         }
         r.provenance = Some(self.provenance_value.clone());
         r

@@ -14,7 +14,7 @@
 //!    sets are tokenised: "Putin," is "Putin" + ",", "(AP)" is "(" + "AP" + ")", "AP.Putin"
 //!    is "AP" + "." + "Putin". [`WordBoundaries::HuggingFace`] keeps the pipeline's words.
 //!    A document that comes with its own tokens (a pre-tokenised corpus) is decoded with
-//!    those tokens as its words instead ([`decode_entities_in_words`]).
+//!    those tokens as its words instead ([`Decoder::entities_in_words`]).
 //! 2. **Aggregation** gives each word one label and score: `first` = argmax of the first
 //!    token's probabilities; `max` = argmax of the token with the highest probability;
 //!    `average` = argmax of the mean probability vector. A word is never split.
@@ -28,7 +28,9 @@
 //!    (`E-`/`S-`); `B-`/`S-` always start a new entity. `O` words are dropped. With
 //!    [`WordBoundaries::Punctuation`] a word glued behind a sentence mark ("AP.Putin",
 //!    "Roma,Milano") starts a new entity even when tagged `I-` (not after a single-letter
-//!    abbreviation such as "A.C."; hyphens are not breaks).
+//!    abbreviation such as "A.C."; hyphens are not breaks). With a document's own tokens as
+//!    words, a line break between two tokens ends an entity (a pre-tokenised document's lines
+//!    are its sentences).
 //! 4. **Span and score.** An entity spans from its first word's first code point to its last
 //!    word's last code point (token spans trimmed of whitespace, so surfaces never start or
 //!    end with a space); its score is the mean of its words' scores. A word made only of
@@ -127,7 +129,8 @@ pub enum Decoding {
     Greedy,
     /// The most probable well-formed tag sequence (constrained Viterbi over the words' label
     /// probabilities): an `I-X` follows only `B-X` or `I-X`, a BIOES entity is closed by its
-    /// `E-`, and nothing continues across a glued sentence mark. The default.
+    /// `E-`, and nothing continues across a glued sentence mark (or, in pre-tokenised input,
+    /// a line break). The default.
     #[default]
     Viterbi,
 }
@@ -346,7 +349,126 @@ fn is_glued_sentence_break(chars: &[char], prev_end: usize, start: usize) -> boo
     letters >= 2
 }
 
-/// Decodes one document's content tokens into entities (see the module docs).
+/// Decoding configured once per model: its label set, the tag transitions its scheme allows,
+/// how pieces become word labels and how word labels become tags.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    labels: LabelSet,
+    transitions: Transitions,
+    aggregation: Aggregation,
+    decoding: Decoding,
+}
+
+/// Where an entity may not continue from the previous word (step 3 of the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BreakRule {
+    /// Nowhere (Hugging Face's words).
+    None,
+    /// After a sentence mark glued between two words ("AP.Putin"): the punctuation rule.
+    GluedSentenceMarks,
+    /// At a line break between two words: pre-tokenised input, whose lines are its sentences.
+    LineBreaks,
+}
+
+impl Decoder {
+    /// A decoder for a model with `labels`.
+    pub fn new(labels: LabelSet, aggregation: Aggregation, decoding: Decoding) -> Self {
+        let transitions = Transitions::of(&labels);
+        Decoder { labels, transitions, aggregation, decoding }
+    }
+
+    /// The model's label set.
+    pub fn labels(&self) -> &LabelSet {
+        &self.labels
+    }
+
+    /// Decodes one document's content tokens into entities (see the module docs).
+    pub fn entities(
+        &self,
+        tokens: &[TokenPrediction],
+        text_chars: &[char],
+        rule: &WordRule,
+        boundaries: WordBoundaries,
+    ) -> Vec<DecodedEntity> {
+        let punctuation_rule = boundaries == WordBoundaries::Punctuation;
+        let breaks = if punctuation_rule { BreakRule::GluedSentenceMarks } else { BreakRule::None };
+        let (words, cut) =
+            self.decode_words(words(tokens, text_chars, rule, boundaries, self.aggregation), text_chars, breaks);
+        group_entities(&words, &cut, text_chars, &self.labels, punctuation_rule)
+    }
+
+    /// Decodes one document's content tokens into entities whose words are the document's
+    /// own tokens (`given`: code-point spans, in order, not overlapping), as a pre-tokenised
+    /// corpus (CoNLL, KIND, EVALITA, `postilla import`) defines them. A piece belongs to the
+    /// given token its first visible code point lies in (a lone `▁` mark to none); a given
+    /// token's pieces make one word, labelled by aggregation as usual, and spanning exactly
+    /// that token, so that every entity starts and ends at token boundaries ("S.p.A." stays
+    /// whole; a piece such as `AP.` over the tokens "AP" and "." makes the word "AP"). A piece
+    /// outside every given token is a word of its own, up to the next token's start. An
+    /// entity does not run across a line break between two tokens (the lines of a
+    /// pre-tokenised document are its sentences, as `postilla import` writes them); there is
+    /// no glued-break rule, and spans are not trimmed: the tokens are authoritative.
+    pub fn entities_in_words(
+        &self,
+        tokens: &[TokenPrediction],
+        text_chars: &[char],
+        given: &[[usize; 2]],
+    ) -> Vec<DecodedEntity> {
+        let (words, cut) =
+            self.decode_words(given_words(tokens, given, self.aggregation), text_chars, BreakRule::LineBreaks);
+        group_entities(&words, &cut, text_chars, &self.labels, false)
+    }
+
+    /// Step 3's choice of tags, with where entities break: greedy keeps each word's most
+    /// probable label; Viterbi replaces the labels by the most probable well-formed sequence
+    /// ([`viterbi`]), over the visible words (a whitespace-only word, such as a lone `▁`, is
+    /// dropped: it never widens a span, and training gives it no label, so it must not break
+    /// an entity either).
+    fn decode_words(&self, words: Vec<Word>, text_chars: &[char], breaks: BreakRule) -> (Vec<Word>, Vec<bool>) {
+        if self.decoding == Decoding::Greedy {
+            let cut = entity_breaks(&words, text_chars, breaks);
+            return (words, cut);
+        }
+        let mut words: Vec<Word> = words.into_iter().filter(|w| w.start < w.end).collect();
+        let cut = entity_breaks(&words, text_chars, breaks);
+        let probs: Vec<&[f32]> = words.iter().map(|w| w.probs.as_slice()).collect();
+        if let Some(path) = viterbi(&probs, &self.transitions, &cut) {
+            for (w, label) in words.iter_mut().zip(path) {
+                w.label = label;
+                w.score = f64::from(w.probs[label]);
+            }
+        }
+        (words, cut)
+    }
+}
+
+/// For each word, whether an entity must not continue into it from the previous word.
+fn entity_breaks(words: &[Word], text_chars: &[char], breaks: BreakRule) -> Vec<bool> {
+    (0..words.len())
+        .map(|k| {
+            k > 0
+                && match breaks {
+                    BreakRule::None => false,
+                    BreakRule::GluedSentenceMarks => {
+                        is_glued_sentence_break(text_chars, words[k - 1].end, words[k].start)
+                    }
+                    BreakRule::LineBreaks => {
+                        let gap = words[k - 1].end.min(words[k].start)..words[k].start;
+                        text_chars.get(gap).is_some_and(|g| g.iter().any(|&c| is_line_break(c)))
+                    }
+                }
+        })
+        .collect()
+}
+
+/// Whether `c` ends a line (line feed, carriage return, next line, line and paragraph
+/// separators).
+fn is_line_break(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+/// Decodes one document's content tokens into entities (see the module docs):
+/// [`Decoder::entities`] for a one-off call.
 pub fn decode_entities(
     tokens: &[TokenPrediction],
     text_chars: &[char],
@@ -356,21 +478,11 @@ pub fn decode_entities(
     how: Aggregation,
     decoding: Decoding,
 ) -> Vec<DecodedEntity> {
-    let punctuation_rule = boundaries == WordBoundaries::Punctuation;
-    let words =
-        decode_words(words(tokens, text_chars, rule, boundaries, how), text_chars, labels, punctuation_rule, decoding);
-    group_entities(&words, text_chars, labels, punctuation_rule)
+    Decoder::new(labels.clone(), how, decoding).entities(tokens, text_chars, rule, boundaries)
 }
 
 /// Decodes one document's content tokens into entities whose words are the document's own
-/// tokens (`given`: code-point spans, in order, not overlapping), as a pre-tokenised corpus
-/// (CoNLL, KIND, EVALITA, `postilla import`) defines them. A piece belongs to the given token
-/// its first visible code point lies in (a lone `▁` mark to none); a given token's
-/// pieces make one word, labelled by aggregation as usual, and spanning exactly that token, so
-/// that every entity starts and ends at token boundaries ("S.p.A." stays whole; a piece such
-/// as `AP.` over the tokens "AP" and "." makes the word "AP"). A piece outside every given
-/// token is a word of its own, up to the next token's start. Grouping is step 3 of the module
-/// docs without the glued-break rule, and spans are not trimmed: the tokens are authoritative.
+/// tokens: [`Decoder::entities_in_words`] for a one-off call.
 pub fn decode_entities_in_words(
     tokens: &[TokenPrediction],
     text_chars: &[char],
@@ -379,8 +491,7 @@ pub fn decode_entities_in_words(
     how: Aggregation,
     decoding: Decoding,
 ) -> Vec<DecodedEntity> {
-    let words = decode_words(given_words(tokens, given, how), text_chars, labels, false, decoding);
-    group_entities(&words, text_chars, labels, false)
+    Decoder::new(labels.clone(), how, decoding).entities_in_words(tokens, text_chars, given)
 }
 
 /// For each position of `starts` (the first visible code points of pieces, in text order), the
@@ -429,38 +540,11 @@ fn given_words(tokens: &[TokenPrediction], given: &[[usize; 2]], how: Aggregatio
     out
 }
 
-/// Step 3's choice of tags: greedy keeps each word's most probable label; Viterbi replaces
-/// the labels by the most probable well-formed sequence ([`viterbi`]), over the visible words
-/// (a whitespace-only word, such as a lone `▁`, is dropped: it never widens a span, and
-/// training gives it no label, so it must not break an entity either).
-fn decode_words(
-    words: Vec<Word>,
-    text_chars: &[char],
-    labels: &LabelSet,
-    punctuation_rule: bool,
-    decoding: Decoding,
-) -> Vec<Word> {
-    if decoding == Decoding::Greedy {
-        return words;
-    }
-    let mut words: Vec<Word> = words.into_iter().filter(|w| w.start < w.end).collect();
-    let breaks: Vec<bool> = (0..words.len())
-        .map(|k| punctuation_rule && k > 0 && is_glued_sentence_break(text_chars, words[k - 1].end, words[k].start))
-        .collect();
-    let probs: Vec<&[f32]> = words.iter().map(|w| w.probs.as_slice()).collect();
-    if let Some(path) = viterbi(&probs, &Transitions::of(labels), &breaks) {
-        for (w, label) in words.iter_mut().zip(path) {
-            w.label = label;
-            w.score = f64::from(w.probs[label]);
-        }
-    }
-    words
-}
-
 /// Which tag may follow which under a label set's scheme. A tag that continues an entity
 /// (`I-X`, `E-X`) may only follow `B-X` or `I-X` when the scheme marks beginnings (`B-X` or
 /// `S-X` exists; in IOB1 or bare types an `I-X` may start an entity); when the scheme marks
 /// ends (`E-X` exists), `B-X` and `I-X` must be followed by `I-X` or `E-X`.
+#[derive(Debug, Clone)]
 pub struct Transitions {
     /// `allowed[i][j]`: tag `j` may follow tag `i`.
     allowed: Vec<Vec<bool>>,
@@ -546,10 +630,11 @@ pub fn viterbi(probs: &[&[f32]], transitions: &Transitions, breaks: &[bool]) -> 
     Some(path)
 }
 
-/// Steps 3 and 4 of the module docs: words into entities. `punctuation_rule` adds the
-/// glued-break rule and trims punctuation, symbols and whitespace from span ends.
+/// Steps 3 and 4 of the module docs: words into entities, none continued into a word where
+/// `cut` is set. `punctuation_rule` trims punctuation, symbols and whitespace from span ends.
 fn group_entities(
     words: &[Word],
+    cut: &[bool],
     text_chars: &[char],
     labels: &LabelSet,
     punctuation_rule: bool,
@@ -581,8 +666,7 @@ fn group_entities(
     };
     for (i, w) in words.iter().enumerate() {
         let tag = &labels.tags[w.label];
-        let glued_break = punctuation_rule && i > 0 && is_glued_sentence_break(text_chars, words[i - 1].end, w.start);
-        let continues = !glued_break
+        let continues = !cut.get(i).copied().unwrap_or(false)
             && group.last().is_some_and(|last| {
                 let prev = &labels.tags[last.label];
                 tag.entity.is_some()
@@ -1100,5 +1184,27 @@ mod tests {
         // IOB1 (no B- tags): an I- may start an entity
         let iob1 = Transitions::of(&labels(&["O", "I-PER"]));
         assert_eq!(viterbi(&[&[0.2, 0.8]], &iob1, &[false]), Some(vec![1]));
+    }
+
+    #[test]
+    fn an_entity_does_not_run_across_a_line_break_between_given_tokens() {
+        // two sentences of a pre-tokenised document, "Madagaskar" ending the first with B-LOC
+        // and "ANTANANARIVO" opening the second with I-LOC (0.6) over B-LOC (0.35): the line
+        // between them is a sentence boundary, so both decodings give two entities; Viterbi
+        // reads the second word's best opening tag
+        let l = labels(&["O", "B-LOC", "I-LOC"]);
+        let text = "Madagaskar\nANTANANARIVO";
+        let toks = weighted(text, &[((0, 10), &[0.05, 0.9, 0.05]), ((11, 23), &[0.05, 0.35, 0.6])]);
+        let chars: Vec<char> = text.chars().collect();
+        let given = [[0, 10], [11, 23]];
+        for decoding in [Decoding::Greedy, Decoding::Viterbi] {
+            let e = decode_entities_in_words(&toks, &chars, &l, &given, Aggregation::First, decoding);
+            assert_eq!(surfaces(text, &e), owned(&[("Madagaskar", "LOC"), ("ANTANANARIVO", "LOC")]), "{decoding:?}");
+        }
+        // on one line the same tags make one entity
+        let text = "Madagaskar ANTANANARIVO";
+        let chars: Vec<char> = text.chars().collect();
+        let e = decode_entities_in_words(&toks, &chars, &l, &given, Aggregation::First, Decoding::Viterbi);
+        assert_eq!(surfaces(text, &e), owned(&[("Madagaskar ANTANANARIVO", "LOC")]));
     }
 }

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use tch::{Device, Kind};
 
-use decode::{decode_entities, decode_entities_in_words};
+use decode::Decoder;
 pub use decode::{Aggregation, DecodedEntity, Decoding, WordBoundaries, WordRule};
 use labels::LabelSet;
 use model::TokenClassifier;
@@ -141,7 +141,8 @@ impl<'a> NerInput<'a> {
 pub struct NerPipeline {
     classifier: TokenClassifier,
     tokenizer: DocTokenizer,
-    labels: LabelSet,
+    /// The label set and its transitions, built once.
+    decoder: Decoder,
     capacity: usize,
     options: NerOptions,
     dir: PathBuf,
@@ -177,7 +178,8 @@ impl NerPipeline {
             });
         }
         let capacity = max_length - n_special;
-        Ok(NerPipeline { classifier, tokenizer, labels, capacity, options, dir: dir.into() })
+        let decoder = Decoder::new(labels, options.aggregation, options.decoding);
+        Ok(NerPipeline { classifier, tokenizer, decoder, capacity, options, dir: dir.into() })
     }
 
     /// The options in force; `max_length` is the effective one (capped by the model).
@@ -187,7 +189,7 @@ impl NerPipeline {
 
     /// The entity types the model predicts.
     pub fn entity_types(&self) -> Vec<String> {
-        self.labels.entity_types()
+        self.decoder.labels().entity_types()
     }
 
     /// The model directory.
@@ -247,22 +249,12 @@ impl NerPipeline {
             .zip(&docs)
             .map(|(input, doc)| {
                 let decoded = match input.words.filter(|_| self.options.input_tokens) {
-                    Some(words) => decode_entities_in_words(
+                    Some(words) => self.decoder.entities_in_words(&doc.tokens, &doc.chars, words),
+                    None => self.decoder.entities(
                         &doc.tokens,
                         &doc.chars,
-                        &self.labels,
-                        words,
-                        self.options.aggregation,
-                        self.options.decoding,
-                    ),
-                    None => decode_entities(
-                        &doc.tokens,
-                        &doc.chars,
-                        &self.labels,
                         &self.tokenizer.word_rule,
                         self.options.word_boundaries,
-                        self.options.aggregation,
-                        self.options.decoding,
                     ),
                 };
                 to_entities(input.text, &doc.chars, decoded)
@@ -280,7 +272,7 @@ impl NerPipeline {
             PaddedBatch::new(&rows, self.classifier.pad_token_id, self.classifier.device());
         let logits = self.classifier.logits(&ids, &mask)?;
         let probs = logits.to_kind(Kind::Float).softmax(-1, Kind::Float).to(Device::Cpu).contiguous();
-        let n_labels = self.labels.len();
+        let n_labels = self.decoder.labels().len();
         let flat: Vec<f32> = Vec::<f32>::try_from(probs.view([-1]))?;
         let offset = usize::from(self.tokenizer.bos.is_some());
         Ok(rows

@@ -135,7 +135,8 @@ pub struct AnnotateArgs {
     /// README is fp32), bf16, int8, or auto (as --precision's rule).
     #[arg(long, default_value = "fp32")]
     topic_precision: Precision,
-    /// Copy each document's text into its record.
+    /// Copy each document's text into its record, and a pre-tokenised document's `tokens` too
+    /// (an export to CoNLL then keeps the input's tokens).
     #[arg(long)]
     with_text: bool,
     /// Continue an interrupted run: documents already in OUT (same id, text and configuration)
