@@ -97,8 +97,9 @@ pub struct AnnotateArgs {
     word_boundaries: WordBoundaries,
     /// Ignore the tokens of pre-tokenised input. By default a JSONL document that carries
     /// "tokens" ([start, end] code points, as `postilla import` writes them) is labelled word
-    /// by word on those tokens, so entities start and end at token boundaries; with this flag
-    /// its words come from --word-boundaries, as for raw text.
+    /// by word on those tokens, so entities start and end at token boundaries and never cross
+    /// a line (its lines are its sentences); with this flag its words come from
+    /// --word-boundaries, as for raw text.
     #[arg(long)]
     ignore_input_tokens: bool,
     /// How word labels become entities: viterbi (the most probable well-formed tag sequence:
