@@ -412,10 +412,10 @@ def viterbi_tags(word_probs, breaks=()):
     score, back = None, []
     for probs in word_probs:
         logs = [math.log(max(p, 1e-30)) for p in probs]
-        if score is not None and len(back) in breaks:
+        if not back or len(back) in breaks:  # nothing continues into the first word or a break
             logs = [-math.inf if inside[j] else logs[j] for j in range(n)]
         if score is None:
-            score = [-math.inf if inside[j] else logs[j] for j in range(n)]
+            score = logs
             back.append([0] * n)
             continue
         nxt, frm = [], []

@@ -425,12 +425,13 @@ impl Decoder {
     /// dropped: it never widens a span, and training gives it no label, so it must not break
     /// an entity either).
     fn decode_words(&self, words: Vec<Word>, text_chars: &[char], breaks: BreakRule) -> (Vec<Word>, Vec<bool>) {
-        if self.decoding == Decoding::Greedy {
-            let cut = entity_breaks(&words, text_chars, breaks);
+        let viterbi_decoding = self.decoding == Decoding::Viterbi;
+        let mut words: Vec<Word> =
+            if viterbi_decoding { words.into_iter().filter(|w| w.start < w.end).collect() } else { words };
+        let cut = entity_breaks(&words, text_chars, breaks);
+        if !viterbi_decoding {
             return (words, cut);
         }
-        let mut words: Vec<Word> = words.into_iter().filter(|w| w.start < w.end).collect();
-        let cut = entity_breaks(&words, text_chars, breaks);
         let probs: Vec<&[f32]> = words.iter().map(|w| w.probs.as_slice()).collect();
         if let Some(path) = viterbi(&probs, &self.transitions, &cut) {
             for (w, label) in words.iter_mut().zip(path) {
