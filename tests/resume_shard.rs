@@ -88,6 +88,60 @@ fn resuming_with_another_configuration_is_refused() {
 }
 
 #[test]
+fn resuming_over_changed_input_tokens_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // pre-tokenised input: KIND WN dev as imported, each record with its own tokens
+    let gold = dir.path().join("wn.jsonl");
+    let o = run(postilla()
+        .args(["import", "kind"])
+        .arg(common::root().join("../shared/data/ner/it/kind/WN_dev.tsv"))
+        .arg("-o")
+        .arg(&gold));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let records: Vec<serde_json::Value> = read_jsonl(&gold).into_iter().take(40).collect();
+    let write = |path: &Path, records: &[serde_json::Value]| {
+        let lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+        std::fs::write(path, lines.join("\n") + "\n").expect("write input");
+    };
+    let input = dir.path().join("input.jsonl");
+    write(&input, &records);
+    let out = dir.path().join("out.jsonl");
+    assert!(run(&mut annotate(&input, &out, &[])).status.success());
+    let written = read_jsonl(&out);
+    common::assert_schema_valid(&written);
+    for (record, input) in written.iter().zip(&records) {
+        let tokens: Vec<[usize; 2]> = serde_json::from_value(input["tokens"].clone()).expect("tokens");
+        assert_eq!(
+            record["tokens_sha256"].as_str(),
+            Some(postilla_annotator::text::tokens_sha256(&tokens).as_str()),
+            "{}",
+            record["id"]
+        );
+    }
+    // the same input resumes: everything is done already
+    let o = run(&mut annotate(&input, &out, &["--resume"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("40 documents already"), "{}", stderr(&o));
+    // the same text with one token split in two is refused, and so is the text without tokens
+    let mut split = records.clone();
+    let first: Vec<[usize; 2]> = serde_json::from_value(split[7]["tokens"].clone()).expect("tokens");
+    let wide = first.iter().position(|[a, b]| b - a >= 2).expect("a token of two code points");
+    let [a, b] = first[wide];
+    let mut retokenised = first.clone();
+    retokenised.splice(wide..=wide, [[a, a + 1], [a + 1, b]]);
+    split[7]["tokens"] = serde_json::json!(retokenised);
+    let mut raw = records.clone();
+    raw[3].as_object_mut().expect("object").remove("tokens");
+    for (what, changed) in [("a split token", split), ("no tokens", raw)] {
+        write(&input, &changed);
+        let o = run(&mut annotate(&input, &out, &["--resume"]));
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", stderr(&o));
+        assert!(stderr(&o).contains("its tokens changed"), "{what}: {}", stderr(&o));
+    }
+    assert_eq!(read_jsonl(&out), written, "a refused resume leaves the output as it was");
+}
+
+#[test]
 fn shards_merge_into_the_single_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = corpus(dir.path());

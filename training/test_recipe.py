@@ -170,6 +170,20 @@ def test_a_cut_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     assert len(log_again["segments_minutes"]) == 2
     assert not (tmp_path / "cut" / "resume.pt").exists(), "a finished run removes resume.pt"
 
+    # a continuation (`--init` a finished compact run) scores its starting point anew before
+    # training: it is the first dev entry (step 0) and a candidate of the selection
+    cont = train(tmp_path / "cont", "--init", str(tmp_path / "whole"), "--epochs", "1", "--seed", "17")
+    init = next(json.loads(line) for line in cont.splitlines() if line.startswith('{"init"'))
+    assert init["init_dev_stored"] == log_whole["selected"]
+    log_cont = json.load(open(tmp_path / "cont" / "training-log.json"))
+    start = log_cont["dev"][0]
+    assert start == init["init_dev"]
+    assert start["stage"] == "package:" + log_whole["selected"]["stage"] and start["step"] == 0
+    assert {"kind-wn", "conll-de", "selection", "conll-de-doc"} <= start.keys()
+    assert [d["stage"] for d in log_cont["dev"]] == [start["stage"], "gold-1", "average-last-2"]
+    best = max(log_cont["dev"], key=lambda d: d["selection"])
+    assert log_cont["selected"]["selection"] == best["selection"]
+
 
 def test_viterbi_tags_is_the_best_well_formed_sequence():
     """Postilla's default decoding: against brute force over every IOB2 sequence of up to three

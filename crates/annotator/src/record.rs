@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(doc)]
+use crate::text::tokens_sha256;
 use crate::text::{slice_chars, text_sha256};
 
 /// The schema tag of every record.
@@ -27,6 +29,10 @@ pub struct AnnotationRecord {
     /// be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text_sha256: Option<String>,
+    /// sha256 of the document's own tokens ([`tokens_sha256`]) when the input was pre-tokenised:
+    /// its entities were read on those tokens, so `annotate --resume` checks them too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_sha256: Option<String>,
     /// The document text itself, when the record carries it (gold files rebuilt from tokens,
     /// `annotate --with-text`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,6 +122,7 @@ impl AnnotationRecord {
             id: id.into(),
             source: None,
             text_sha256: Some(text_sha256(text)),
+            tokens_sha256: None,
             text: None,
             tokens: None,
             lang: None,

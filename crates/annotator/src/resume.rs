@@ -5,7 +5,9 @@
 //! killed mid-write) is cut off; every complete record must have been made with the same
 //! configuration (provenance) as the current run, or resuming is refused. A document is
 //! skipped when a record with its id and the same `text_sha256` exists (error records count by
-//! id); a document whose text changed since is refused rather than annotated twice.
+//! id); a document whose text changed since is refused rather than annotated twice, and so is a
+//! pre-tokenised document whose tokens changed (`tokens_sha256`), since its entities were read
+//! on them.
 //!
 //! **Shards.** `--shard K/N` keeps the documents whose id hashes (first 8 bytes of its sha256,
 //! big-endian) to `K` modulo `N`: deterministic, independent of input order and machine.
@@ -20,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::input::InputItem;
 use crate::record::AnnotationRecord;
-use crate::text::text_sha256;
+use crate::text::{text_sha256, tokens_sha256};
 
 /// Why a run cannot be resumed.
 #[derive(Debug, thiserror::Error)]
@@ -58,13 +60,28 @@ pub enum ResumeError {
         /// The document.
         id: String,
     },
+    /// A pre-tokenised input document's tokens changed (or appeared, or went away) since it was
+    /// annotated.
+    #[error("document {id}: its tokens changed since the interrupted run (tokens_sha256 differs); refusing to annotate it twice")]
+    TokensChanged {
+        /// The document.
+        id: String,
+    },
+}
+
+/// What ties a finished record to its input: the text's hash and, for pre-tokenised input, the
+/// tokens' hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fingerprint {
+    text_sha256: String,
+    tokens_sha256: Option<String>,
 }
 
 /// What an earlier run already wrote.
 #[derive(Debug, Default)]
 pub struct ResumeState {
-    /// id -> text_sha256 (`None` for error records).
-    done: HashMap<String, Option<String>>,
+    /// id -> the annotated input's fingerprint (`None` for error records).
+    done: HashMap<String, Option<Fingerprint>>,
     /// Bytes of a torn last line that were cut off.
     pub truncated_bytes: u64,
 }
@@ -100,7 +117,9 @@ impl ResumeState {
             if record.error.is_none() && !same_provenance(record.provenance.as_ref(), provenance) {
                 return Err(ResumeError::ConfigMismatch { path: path.display().to_string(), id: record.id });
             }
-            state.done.insert(record.id, record.text_sha256);
+            let fingerprint =
+                record.text_sha256.map(|text_sha256| Fingerprint { text_sha256, tokens_sha256: record.tokens_sha256 });
+            state.done.insert(record.id, fingerprint);
         }
         Ok(state)
     }
@@ -115,15 +134,21 @@ impl ResumeState {
         self.done.is_empty()
     }
 
-    /// Whether `item` is already annotated; an annotated id whose text changed is an error.
+    /// Whether `item` is already annotated; an annotated id whose text or tokens changed is an
+    /// error.
     pub fn is_done(&self, item: &InputItem) -> Result<bool, ResumeError> {
         match item {
             Err(e) => Ok(self.done.contains_key(&e.id)),
             Ok(doc) => match self.done.get(&doc.id) {
                 None => Ok(false),
                 Some(None) => Ok(true),
-                Some(Some(sha)) if *sha == text_sha256(&doc.text) => Ok(true),
-                Some(Some(_)) => Err(ResumeError::TextChanged { id: doc.id.clone() }),
+                Some(Some(done)) if done.text_sha256 != text_sha256(&doc.text) => {
+                    Err(ResumeError::TextChanged { id: doc.id.clone() })
+                }
+                Some(Some(done)) if done.tokens_sha256 != doc.tokens.as_deref().map(tokens_sha256) => {
+                    Err(ResumeError::TokensChanged { id: doc.id.clone() })
+                }
+                Some(Some(_)) => Ok(true),
             },
         }
     }

@@ -10,6 +10,20 @@ pub fn text_sha256(text: &str) -> String {
     crate::hash::sha256_hex(text.as_bytes())
 }
 
+/// Lowercase hex sha256 of a document's own tokens (code-point spans), written as
+/// `start-end` pairs separated by single spaces: what ties a record of pre-tokenised input to
+/// the tokenisation its entities were read on.
+///
+/// ```
+/// use postilla_annotator::text::tokens_sha256;
+/// assert_eq!(tokens_sha256(&[[0, 6], [7, 8]]), postilla_annotator::hash::sha256_hex(b"0-6 7-8"));
+/// assert_ne!(tokens_sha256(&[[0, 6], [7, 8]]), tokens_sha256(&[[0, 6], [6, 8]]));
+/// ```
+pub fn tokens_sha256(tokens: &[[usize; 2]]) -> String {
+    let written: Vec<String> = tokens.iter().map(|[start, end]| format!("{start}-{end}")).collect();
+    crate::hash::sha256_hex(written.join(" ").as_bytes())
+}
+
 /// The code points `[start, end)` of `text`, or `None` when out of range.
 ///
 /// ```

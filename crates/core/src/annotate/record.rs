@@ -2,6 +2,7 @@
 
 use postilla_annotator::input::Document;
 use postilla_annotator::record::{AnnotationRecord, EntitySpan, LanguageTag, TopicScore};
+use postilla_annotator::text::tokens_sha256;
 use postilla_annotator::RecordError;
 
 use super::{AnnotateError, Annotator};
@@ -21,6 +22,7 @@ impl Annotator {
     ) -> AnnotationRecord {
         let mut r = AnnotationRecord::for_text(&doc.id, &doc.text);
         r.source = Some(doc.source.clone());
+        r.tokens_sha256 = doc.tokens.as_deref().map(tokens_sha256);
         let (entities, topics) = match result {
             Ok(x) => x,
             Err(e) => {

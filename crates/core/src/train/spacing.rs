@@ -73,7 +73,14 @@ pub fn news_spaced(record: &AnnotationRecord, news_share: f64, rng: &mut SplitMi
             aligned.then(|| EntitySpan::from_text(&text, start, end, &e.label, e.score)).flatten()
         })
         .collect::<Option<Vec<_>>>()?;
-    Some(AnnotationRecord { text: Some(text), entities, tokens: None, text_sha256: None, ..record.clone() })
+    Some(AnnotationRecord {
+        text: Some(text),
+        entities,
+        tokens: None,
+        text_sha256: None,
+        tokens_sha256: None,
+        ..record.clone()
+    })
 }
 
 #[cfg(test)]
@@ -98,6 +105,7 @@ mod tests {
             id: "d".into(),
             source: None,
             text_sha256: None,
+            tokens_sha256: None,
             text: Some(text),
             tokens: Some(tokens),
             lang: None,

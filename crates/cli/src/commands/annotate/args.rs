@@ -140,8 +140,9 @@ pub struct AnnotateArgs {
     /// (an export to CoNLL then keeps the input's tokens).
     #[arg(long)]
     with_text: bool,
-    /// Continue an interrupted run: documents already in OUT (same id, text and configuration)
-    /// are skipped, a torn last line is cut off; OUT is appended in place with an fsync per
+    /// Continue an interrupted run: documents already in OUT (same id, text, input tokens and
+    /// configuration) are skipped, one whose text or tokens changed is refused, a torn last
+    /// line is cut off; OUT is appended in place with an fsync per
     /// batch. (Without --resume, OUT.partial is written and renamed at the end.)
     #[arg(long)]
     resume: bool,
