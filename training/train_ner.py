@@ -692,14 +692,18 @@ def main():
     if args.init:
         initial = load_initial(torch, args.init)
         load_state(torch, model, initial["state"])
+    model.to(args.device).train()
+    autocast = torch.autocast("cpu" if args.device == "cpu" else "cuda", dtype=torch.bfloat16, enabled=bf16)
+    if initial is not None:
         # the starting point competes in the selection, so it is scored by this recipe's own
-        # scorer (the scores stored with it may come from an older one, e.g. argmax-read)
+        # scorer at the epochs' precision (the scores stored with it may come from an older
+        # scorer, e.g. argmax-read)
         stored = initial["scores"]
-        initial["scores"] = {"stage": initial["stage"], "step": 0,
-                             **evaluate(torch, model, tokenizer, dev, args.device, args.max_length)}
+        with autocast:
+            initial["scores"] = {"stage": initial["stage"], "step": 0,
+                                 **evaluate(torch, model, tokenizer, dev, args.device, args.max_length)}
         print(json.dumps({"init": args.init, "init_stage": initial["stage"], "init_dev_stored": stored,
                           "init_dev": initial["scores"]}), flush=True)
-    model.to(args.device).train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(parameter_groups(model, args.lr, args.layer_decay))
     max_content = args.max_length - 2
@@ -736,7 +740,6 @@ def main():
         done_stages, earlier_minutes = saved["done_stages"], saved["minutes"]
         print(json.dumps({"resumed": resume_path, "after_stage": stages[done_stages - 1], "step": step}), flush=True)
     seen_at_start = seen_tokens
-    autocast = torch.autocast("cpu" if args.device == "cpu" else "cuda", dtype=torch.bfloat16, enabled=bf16)
     for k, stage in enumerate(stages):
         if k < done_stages:
             continue

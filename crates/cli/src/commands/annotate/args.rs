@@ -142,8 +142,8 @@ pub struct AnnotateArgs {
     with_text: bool,
     /// Continue an interrupted run: documents already in OUT (same id, text, input tokens and
     /// configuration) are skipped, one whose text or tokens changed is refused, a torn last
-    /// line is cut off; OUT is appended in place with an fsync per
-    /// batch. (Without --resume, OUT.partial is written and renamed at the end.)
+    /// line is cut off; OUT is appended in place with an fsync per batch. (Without --resume,
+    /// OUT.partial is written and renamed at the end.)
     #[arg(long)]
     resume: bool,
     /// Annotate only shard K of N (0 <= K < N): the documents whose id hashes to K.
