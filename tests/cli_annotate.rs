@@ -485,16 +485,9 @@ fn topic_calibration_shifts_each_cosine_by_its_topic_offset_and_is_refused_elsew
     let dir = tempfile::tempdir().expect("tempdir");
     // unlabelled calibration texts: 40 Italian SIB-200 train sentences (labels are not read)
     let gold = dir.path().join("train.jsonl");
-    let o = run(postilla()
-        .args(["import", "sib200"])
-        .arg(common::root().join("../shared/data/topics/sib200/ita_Latn/train.tsv"))
-        .arg("-o")
-        .arg(&gold));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let lines: Vec<String> =
-        std::fs::read_to_string(&gold).expect("read").lines().take(40).map(str::to_owned).collect();
+    common::import_shared("sib200", "topics/sib200/ita_Latn/train.tsv", &gold);
     let texts = dir.path().join("texts.jsonl");
-    std::fs::write(&texts, lines.join("\n") + "\n").expect("write");
+    common::write_jsonl(&texts, &read_jsonl(&gold)[..40]);
     let cal = dir.path().join("cal.json");
     let o = run(postilla()
         .args(["topics", "calibrate", "--topics", "taxonomies/sib200.toml"])

@@ -89,12 +89,9 @@ fn names_glued_to_punctuation_come_out_without_it() {
         "Roma, 12 marzo (ANSA).Il ministro Antonio Tajani ha parlato con la Cina-Russia di commercio.",
         "BERLIN (dpa) Bundeskanzler Olaf Scholz (SPD) traf am Montag in Paris Emmanuel Macron.",
     ];
-    let lines: Vec<String> = texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| serde_json::json!({"id": format!("g{i}"), "text": t}).to_string())
-        .collect();
-    std::fs::write(&input, lines.join("\n") + "\n").expect("write");
+    let documents: Vec<serde_json::Value> =
+        texts.iter().enumerate().map(|(i, t)| serde_json::json!({"id": format!("g{i}"), "text": t})).collect();
+    common::write_jsonl(&input, &documents);
     let out = dir.path().join("glued.out.jsonl");
     let o = run(postilla().args(["annotate", "--no-topics", "-o"]).arg(&out).arg(&input));
     assert!(o.status.success(), "{}", stderr(&o));
@@ -185,11 +182,13 @@ fn pre_tokenised_input_is_labelled_on_its_own_tokens() {
         at += n + 1;
     }
     let input = dir.path().join("tokenised.jsonl");
-    let lines = [
-        serde_json::json!({"id": "t", "text": text, "tokens": spans}).to_string(),
-        serde_json::json!({"id": "bad", "text": "Roma", "tokens": [[0, 9]]}).to_string(),
-    ];
-    std::fs::write(&input, lines.join("\n") + "\n").expect("write");
+    common::write_jsonl(
+        &input,
+        &[
+            serde_json::json!({"id": "t", "text": text, "tokens": spans}),
+            serde_json::json!({"id": "bad", "text": "Roma", "tokens": [[0, 9]]}),
+        ],
+    );
     let (ours, rule) = (dir.path().join("tokens.jsonl"), dir.path().join("rule.jsonl"));
     let o = run(postilla().args(["annotate", "--no-topics", "-o"]).arg(&ours).arg(&input));
     assert_eq!(o.status.code(), Some(1), "an error record makes exit 1: {}", stderr(&o));

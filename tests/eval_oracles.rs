@@ -6,21 +6,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{postilla, run, stderr};
+use common::{import_shared, postilla, run, stderr};
 use serde_json::Value;
-
-fn data(rel: &str) -> PathBuf {
-    let p = common::root().join("../shared/data").join(rel);
-    assert!(p.exists(), "{} is missing (../shared/data must sit beside the repository)", p.display());
-    p
-}
-
-fn import(format: &str, file: &Path, out: &Path) {
-    let o = run(postilla().args(["import", format]).arg(file).arg("-o").arg(out));
-    assert!(o.status.success(), "import {format}: {}", stderr(&o));
-}
 
 fn reference(args: &[&std::ffi::OsStr]) -> Value {
     let o = std::process::Command::new(common::python())
@@ -50,7 +39,7 @@ fn close(a: &Value, b: &Value, what: &str) {
 fn check_ner(format: &str, rel: &str, seeds: &[u64]) {
     let dir = tempfile::tempdir().expect("tempdir");
     let gold = dir.path().join("gold.jsonl");
-    import(format, &data(rel), &gold);
+    import_shared(format, rel, &gold);
     for &seed in seeds {
         let pred = dir.path().join(format!("pred{seed}.jsonl"));
         reference(&["perturb".as_ref(), gold.as_os_str(), pred.as_os_str(), seed.to_string().as_ref()]);
@@ -128,7 +117,7 @@ fn ner_scores_equal_seqeval_and_nervaluate_on_evalita() {
 fn check_topics(format: &str, rel: &str, seed: u64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let gold = dir.path().join("gold.jsonl");
-    import(format, &data(rel), &gold);
+    import_shared(format, rel, &gold);
     let pred = dir.path().join("pred.jsonl");
     reference(&["perturb".as_ref(), gold.as_os_str(), pred.as_os_str(), seed.to_string().as_ref()]);
     let ours = postilla_eval(&gold, &pred);
@@ -166,7 +155,7 @@ fn topic_scores_equal_scikit_learn_on_xglue() {
 fn bootstrap_is_deterministic_and_brackets_the_estimate() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gold = dir.path().join("gold.jsonl");
-    import("kind", &data("ner/it/kind/WN_dev.tsv"), &gold);
+    import_shared("kind", "ner/it/kind/WN_dev.tsv", &gold);
     let pred = dir.path().join("pred.jsonl");
     reference(&["perturb".as_ref(), gold.as_os_str(), pred.as_os_str(), "9".as_ref()]);
     let args = |seed: &str| {
@@ -191,7 +180,7 @@ fn bootstrap_is_deterministic_and_brackets_the_estimate() {
 fn paired_bootstrap_prefers_the_better_system() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gold = dir.path().join("gold.jsonl");
-    import("kind", &data("ner/it/kind/WN_dev.tsv"), &gold);
+    import_shared("kind", "ner/it/kind/WN_dev.tsv", &gold);
     let worse = dir.path().join("worse.jsonl");
     reference(&["perturb".as_ref(), gold.as_os_str(), worse.as_os_str(), "21".as_ref()]);
     let o = run(postilla()
@@ -212,7 +201,7 @@ fn paired_bootstrap_prefers_the_better_system() {
 fn mismatched_texts_and_missing_ids_are_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gold = dir.path().join("gold.jsonl");
-    import("kind", &data("ner/it/kind/WN_dev.tsv"), &gold);
+    import_shared("kind", "ner/it/kind/WN_dev.tsv", &gold);
     let text = std::fs::read_to_string(&gold).expect("read");
     let mut lines: Vec<&str> = text.lines().collect();
     lines.pop();
@@ -234,7 +223,7 @@ fn mismatched_texts_and_missing_ids_are_errors() {
 fn errors_file_lists_each_kind_of_error_with_context() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gold = dir.path().join("gold.jsonl");
-    import("kind", &data("ner/it/kind/WN_dev.tsv"), &gold);
+    import_shared("kind", "ner/it/kind/WN_dev.tsv", &gold);
     let pred = dir.path().join("pred.jsonl");
     reference(&["perturb".as_ref(), gold.as_os_str(), pred.as_os_str(), "3".as_ref()]);
     let errors = dir.path().join("errors.jsonl");

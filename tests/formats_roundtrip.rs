@@ -80,11 +80,7 @@ fn shared_gold_files_round_trip() {
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let gold = dir.path().join("gold.jsonl");
-        ok(postilla()
-            .args(["import", format])
-            .arg(common::root().join("../shared/data").join(rel))
-            .arg("-o")
-            .arg(&gold));
+        common::import_shared(format, rel, &gold);
         roundtrip("conll", &gold, dir.path(), true);
         roundtrip("doccano", &gold, dir.path(), false);
         roundtrip("brat", &gold, dir.path(), false);
@@ -97,8 +93,7 @@ fn shared_gold_files_round_trip() {
 fn annotated_pre_tokenised_records_keep_their_tokens() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gold = dir.path().join("gold.jsonl");
-    let conll = common::root().join("../shared/data/ner/de/conll2003/dev.tsv");
-    ok(postilla().args(["import", "conll"]).arg(&conll).arg("-o").arg(&gold));
+    common::import_shared("conll", "ner/de/conll2003/dev.tsv", &gold);
     let pred = dir.path().join("pred.jsonl");
     let model = common::tiny_models().join("tiny-bert");
     ok(postilla()
@@ -166,11 +161,7 @@ fn seeds_round_trip() {
 fn w3c_export_has_exact_selectors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gold = dir.path().join("gold.jsonl");
-    ok(postilla()
-        .args(["import", "kind"])
-        .arg(common::root().join("../shared/data/ner/it/kind/WN_dev.tsv"))
-        .arg("-o")
-        .arg(&gold));
+    common::import_shared("kind", "ner/it/kind/WN_dev.tsv", &gold);
     let out = dir.path().join("w3c.jsonld");
     ok(postilla().args(["export", "w3c"]).arg(&gold).arg("-o").arg(&out));
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("read")).expect("json");

@@ -11,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use browser::Browser;
-use common::{postilla, read_jsonl, root, run, stderr};
+use common::{postilla, read_jsonl, root, run, stderr, write_jsonl};
 use serde_json::{json, Value};
 
 fn output_dir() -> PathBuf {
@@ -139,11 +139,6 @@ fn record(id: &str, text: &str, entities: &[(&str, &str)], score: Option<f64>) -
         .collect();
     let sha = postilla_annotator::text::text_sha256(text);
     json!({"schema": "postilla/1", "id": id, "text_sha256": sha, "text": text, "entities": ents, "topics": []})
-}
-
-fn write_jsonl(path: &Path, records: &[Value]) {
-    let lines: Vec<String> = records.iter().map(Value::to_string).collect();
-    std::fs::write(path, lines.join("\n") + "\n").expect("write jsonl");
 }
 
 #[test]

@@ -92,17 +92,9 @@ fn resuming_over_changed_input_tokens_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     // pre-tokenised input: KIND WN dev as imported, each record with its own tokens
     let gold = dir.path().join("wn.jsonl");
-    let o = run(postilla()
-        .args(["import", "kind"])
-        .arg(common::root().join("../shared/data/ner/it/kind/WN_dev.tsv"))
-        .arg("-o")
-        .arg(&gold));
-    assert!(o.status.success(), "{}", stderr(&o));
+    common::import_shared("kind", "ner/it/kind/WN_dev.tsv", &gold);
     let records: Vec<serde_json::Value> = read_jsonl(&gold).into_iter().take(40).collect();
-    let write = |path: &Path, records: &[serde_json::Value]| {
-        let lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
-        std::fs::write(path, lines.join("\n") + "\n").expect("write input");
-    };
+    let write = common::write_jsonl;
     let input = dir.path().join("input.jsonl");
     write(&input, &records);
     let out = dir.path().join("out.jsonl");

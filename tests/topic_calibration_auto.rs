@@ -10,22 +10,17 @@ use common::{postilla, read_jsonl, run, stderr};
 
 /// SIB-200 dev, Italian and German (99 + 99 sentences), as one JSONL input.
 fn sib_dev(dir: &Path) -> PathBuf {
-    let mut lines = Vec::new();
+    let mut documents = Vec::new();
     for lang in ["ita_Latn", "deu_Latn"] {
         let gold = dir.join(format!("{lang}.jsonl"));
-        let o = run(postilla()
-            .args(["import", "sib200"])
-            .arg(common::root().join(format!("../shared/data/topics/sib200/{lang}/dev.tsv")))
-            .arg("-o")
-            .arg(&gold));
-        assert!(o.status.success(), "{}", stderr(&o));
+        common::import_shared("sib200", &format!("topics/sib200/{lang}/dev.tsv"), &gold);
         for r in read_jsonl(&gold) {
             let id = format!("{lang}-{}", r["id"].as_str().expect("id"));
-            lines.push(serde_json::json!({"id": id, "text": r["text"]}).to_string());
+            documents.push(serde_json::json!({"id": id, "text": r["text"]}));
         }
     }
     let input = dir.join("sib-dev.jsonl");
-    std::fs::write(&input, lines.join("\n") + "\n").expect("write");
+    common::write_jsonl(&input, &documents);
     input
 }
 

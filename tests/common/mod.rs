@@ -112,24 +112,41 @@ pub fn seeds() -> Vec<String> {
     paths.iter().map(|p| std::fs::read_to_string(p).expect("seed")).collect()
 }
 
+/// A file of the shared gold data (`../shared/data/<rel>`), asserted to exist.
+pub fn shared_data(rel: &str) -> PathBuf {
+    let p = root().join("../shared/data").join(rel);
+    assert!(p.exists(), "{} is missing (../shared/data must sit beside the repository)", p.display());
+    p
+}
+
+/// Converts a gold file to Postilla records with `postilla import <format>`, asserting success.
+pub fn import(format: &str, file: &Path, out: &Path) {
+    let o = run(postilla().args(["import", format]).arg(file).arg("-o").arg(out));
+    assert!(o.status.success(), "import {format} {}: {}", file.display(), stderr(&o));
+}
+
+/// Imports a file of the shared gold data (`../shared/data/<rel>`) into `out`.
+pub fn import_shared(format: &str, rel: &str, out: &Path) {
+    import(format, &shared_data(rel), out);
+}
+
+/// Writes JSON values as a JSONL file, one value per line.
+pub fn write_jsonl(path: &Path, values: &[serde_json::Value]) {
+    let lines: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+    std::fs::write(path, lines.join("\n") + "\n").expect("write JSONL");
+}
+
 /// 500 documents made of KIND WN dev sentences (three sentences each).
 pub fn corpus(dir: &Path) -> PathBuf {
     let gold = dir.join("wn.jsonl");
-    let o = run(postilla()
-        .args(["import", "kind"])
-        .arg(root().join("../shared/data/ner/it/kind/WN_dev.tsv"))
-        .arg("-o")
-        .arg(&gold));
-    assert!(o.status.success(), "{}", stderr(&o));
+    import_shared("kind", "ner/it/kind/WN_dev.tsv", &gold);
     let sentences: Vec<String> =
         read_jsonl(&gold).iter().map(|r| r["text"].as_str().expect("text").to_owned()).collect();
     let path = dir.join("corpus.jsonl");
-    let lines: Vec<String> = (0..500)
-        .map(|i| {
-            serde_json::json!({"id": format!("doc-{i:04}"), "text": sentences[3 * i..3 * i + 3].join(" ")}).to_string()
-        })
+    let documents: Vec<serde_json::Value> = (0..500)
+        .map(|i| serde_json::json!({"id": format!("doc-{i:04}"), "text": sentences[3 * i..3 * i + 3].join(" ")}))
         .collect();
-    std::fs::write(&path, lines.join("\n") + "\n").expect("write corpus");
+    write_jsonl(&path, &documents);
     path
 }
 
