@@ -114,18 +114,19 @@ bench: setup setup-test-env
 # four hours on a 2-core AMD EPYC), lr 1e-4 with one warm-up and linear decay, dev-set model
 # selection after every epoch and over the average of the last two, into .local/ner-train.
 # A cut-off run continues with `just train-ner --resume` (`--max-stages K` stops after K epochs).
-# Stage 2 is `just ner-continue .local/ner-train .local/ner-train-c1 17`, then `just
-# ner-package .local/ner-train-c1` turns the result into models/ner-it-de.
+# Stage 2 is `just ner-continue .local/ner-train .local/ner-train-c1 17`, stage 3 `just
+# ner-continue .local/ner-train-c1 .local/ner-train-c2 23 --lr 2e-5`, then `just ner-package
+# .local/ner-train-c2` turns the result into models/ner-it-de.
 # Stage 1 of the default NER model's recipe.
 train-ner *args: setup setup-test-env
     mkdir -p .local/ner-train
     .local/venv/bin/python training/train_ner.py --out .local/ner-train --epochs 5 --lr 1e-4 --precision fp32 --compact \
         --threads 2 {{args}} 2>&1 | tee -a .local/ner-train/log
 
-# One more epoch over the gold sets at lr 3e-5 with its own warm-up and decay, from the weights
-# RUN selected; the start (re-scored), the epoch and their average compete on dev. About 40
-# minutes on 2 cores.
-# Continues a finished run (stage 2 of the default NER model, after `just train-ner`).
+# One more epoch over the gold sets at lr 3e-5 (a later `--lr` in ARGS wins) with its own
+# warm-up and decay, from the weights RUN selected; the start (re-scored), the epoch and their
+# average compete on dev. About 35-40 minutes on 2 cores.
+# Continues a finished run (stages 2 and 3 of the default NER model, after `just train-ner`).
 ner-continue run out seed *args: setup setup-test-env
     mkdir -p {{out}}
     .local/venv/bin/python training/train_ner.py --out {{out}} --init {{run}} --epochs 1 --lr 3e-5 --seed {{seed}} \
