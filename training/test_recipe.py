@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Unit tests of the training recipe's choices (run by `just test`): the place-name
 harmonisation rule, the partial-label loss for Italian O tokens, news spacing and the
-punctuation word rule's labels, document windows and length-bucketed batches, and a cut run
-resumed to the weights of an uninterrupted one."""
+punctuation word rule's labels, document windows and length-bucketed batches, a cut run
+resumed to the weights of an uninterrupted one, and the training-language filter."""
 import os
 import sys
 
@@ -12,7 +12,7 @@ import torch  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
 
-from train_ner import (LABELS, viterbi_tags, bucketed_batches, parameter_groups, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
+from train_ner import (LABELS, load_data, viterbi_tags, bucketed_batches, parameter_groups, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
                        place_gazetteer, strict_f1, token_word_labels, window_plan, word_starts)
 
 
@@ -246,3 +246,16 @@ def test_layer_decay_groups_learning_rates_by_depth():
     assert by_name["bert.embeddings.position_embeddings.weight"] == (1e-3 * 0.5 ** 4, 0.01)
     single = parameter_groups(model, 1e-3, 1.0)
     assert len(single) == 1 and single[0]["lr"] == 1e-3 and len(single[0]["params"]) == len(trained)
+
+
+def test_languages_keep_the_training_sentences_of_those_languages_only():
+    data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
+    both, _, dev, harmonised, places = load_data(data, 0)
+    german, _, dev_de, harmonised_de, places_de = load_data(data, 0, languages=("de",))
+    italian, _, _, _, _ = load_data(data, 0, languages=("it",))
+    assert {s["lang"] for s in both} == {"it", "de"}
+    assert {s["lang"] for s in german} == {"de"} and {s["lang"] for s in italian} == {"it"}
+    assert len(german) + len(italian) == len(both) == 50861
+    assert german == [s for s in both if s["lang"] == "de"], "the same sentences, harmonised the same way"
+    # the dev sets, the place list and the harmonisation do not depend on the training languages
+    assert dev_de == dev and (harmonised_de, places_de) == (harmonised, places)

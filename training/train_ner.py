@@ -16,8 +16,9 @@ Continuing from the shipped model: --init models/ner-it-de.
 CPU smoke run: just train-smoke
 
 Data: KIND WN/FIC/ADG train, EVALITA-2009 train, CoNLL-2003 German train (gold); optionally a
-first stage on a sample of the WikiNEuRal it/de silver sets (`--silver N` sentences); model
-selection on KIND WN dev and CoNLL-2003 German dev (never a test split).
+first stage on a sample of the WikiNEuRal it/de silver sets (`--silver N` sentences);
+`--languages de` (or `it`) trains on one language's gold sets only; model selection on KIND
+WN dev and CoNLL-2003 German dev (never a test split).
 
 Choices, each tested by training/test_recipe.py:
 * Convention (docs/annotation-guidelines.md): names of countries, cities and regions are LOC
@@ -145,8 +146,12 @@ def normalise_tags(sentence):
     return sentence
 
 
-def load_data(data, limit, silver=0, seed=13):
-    """(train, silver, dev, harmonised count, gazetteer size)."""
+LANGUAGES = ("it", "de")
+
+
+def load_data(data, limit, silver=0, seed=13, languages=LANGUAGES):
+    """(train, silver, dev, harmonised count, gazetteer size). `languages` keeps the training
+    sentences of those languages only (the place list and the dev sets stay whole)."""
     d = os.path.join(data, "ner")
     kind = []
     for part in ("WN", "FIC", "ADG"):
@@ -162,10 +167,10 @@ def load_data(data, limit, silver=0, seed=13):
     for source, sents in enumerate((kind, evalita, conll)):
         for s in sents:
             s["doc"] = (source, s["doc"])
-    train = kind + evalita + conll
+    train = [s for s in kind + evalita + conll if s["lang"] in languages]
     silver_sents = []
     if silver:
-        for lang in ("it", "de"):
+        for lang in languages:
             path = f"{d}/silver/wikineural/{lang}/val.conllu"
             sents = [normalise_tags(s) for s in read_conll(path, "\t", lang)]
             for s in sents:
@@ -654,6 +659,9 @@ def main():
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--single-share", type=float, default=0.3, help="share of single-sentence examples")
     ap.add_argument("--news-share", type=float, default=0.5, help="share of sentences with news spacing")
+    ap.add_argument("--languages", default=",".join(LANGUAGES),
+                    help="train on the gold sentences of these languages only, comma-separated (it: KIND and "
+                         "EVALITA, de: CoNLL-2003); the dev sets and the selection stay both languages'")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
@@ -669,6 +677,8 @@ def main():
                     help="stop after this many stages (epochs) of the schedule, counting the ones a resumed run "
                          "already did; continue later with --resume (0: run to the end)")
     args = ap.parse_args()
+    if not args.languages or any(l not in LANGUAGES for l in args.languages.split(",")):
+        ap.error(f"--languages: a comma-separated subset of {','.join(LANGUAGES)}, not {args.languages!r}")
 
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer, get_linear_schedule_with_warmup
@@ -678,7 +688,8 @@ def main():
     rng = random.Random(args.seed)
     os.makedirs(args.out, exist_ok=True)
     started = time.time()
-    train, silver, dev, harmonised, n_places = load_data(args.data, args.limit, args.silver, args.seed)
+    train, silver, dev, harmonised, n_places = load_data(args.data, args.limit, args.silver, args.seed,
+                                                         tuple(args.languages.split(",")))
     tokenizer = AutoTokenizer.from_pretrained(args.base)
     enc_train = encode_sentences(tokenizer, train, args.seed, args.news_share)
     enc_silver = encode_sentences(tokenizer, silver, args.seed + 1, args.news_share)
