@@ -9,10 +9,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
+import argparse  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
 
-from train_ner import (LABELS, load_data, viterbi_tags, bucketed_batches, parameter_groups, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
+from train_ner import (LABELS, load_data, load_resume, resume_options, viterbi_tags, bucketed_batches, parameter_groups, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
                        place_gazetteer, strict_f1, token_word_labels, window_plan, word_starts)
 
 
@@ -259,3 +260,17 @@ def test_languages_keep_the_training_sentences_of_those_languages_only():
     assert german == [s for s in both if s["lang"] == "de"], "the same sentences, harmonised the same way"
     # the dev sets, the place list and the harmonisation do not depend on the training languages
     assert dev_de == dev and (harmonised_de, places_de) == (harmonised, places)
+
+
+def test_a_resume_file_from_before_languages_resumes_as_both_languages(tmp_path):
+    args = argparse.Namespace(out="o", resume=True, max_stages=0, threads=2, lr=1e-4, languages="it,de")
+    before = {k: v for k, v in resume_options(args).items() if k != "languages"}
+    torch.save({"options": before, "steps": 7}, tmp_path / "resume.pt")
+    assert load_resume(torch, str(tmp_path / "resume.pt"), args, 7)["steps"] == 7
+    args.languages = "de"
+    try:
+        load_resume(torch, str(tmp_path / "resume.pt"), args, 7)
+    except SystemExit as refused:
+        assert "other options" in str(refused)
+    else:
+        raise AssertionError("a run over both languages resumed as a German-only one")

@@ -620,6 +620,8 @@ def load_resume(torch, path, args, total):
     if not os.path.exists(path):
         raise SystemExit(f"{path}: nothing to resume (no epoch of this run finished)")
     saved = torch.load(path, map_location="cpu")
+    # a run started before --languages existed trained on both languages
+    saved["options"] = {"languages": ",".join(LANGUAGES), **saved["options"]}
     if saved["options"] != resume_options(args) or saved["steps"] != total:
         raise SystemExit(f"{path}: written by a run with other options ({saved['options']}); "
                          "resume with the same command")
