@@ -13,7 +13,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
 
-from train_ner import (LABELS, load_data, load_resume, resume_options, viterbi_tags, bucketed_batches, parameter_groups, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
+from train_ner import (DATA, LABELS, load_data, load_resume, resume_options, viterbi_tags, bucketed_batches, parameter_groups, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
                        place_gazetteer, strict_f1, token_word_labels, window_plan, word_starts)
 
 
@@ -131,7 +131,7 @@ def test_a_cut_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     from safetensors.torch import load_file
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     base = os.path.join(root, "models", "e5-small")
-    data = os.path.join(root, "..", "shared", "data")
+    data = DATA
     assert os.path.exists(os.path.join(base, "model.safetensors")), "models/e5-small is not built: run `just setup`"
     assert os.path.isdir(os.path.join(data, "ner")), f"{data}/ner is missing"
     script = os.path.join(root, "training", "train_ner.py")
@@ -250,10 +250,9 @@ def test_layer_decay_groups_learning_rates_by_depth():
 
 
 def test_languages_keep_the_training_sentences_of_those_languages_only():
-    data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
-    both, _, dev, harmonised, places = load_data(data, 0)
-    german, _, dev_de, harmonised_de, places_de = load_data(data, 0, languages=("de",))
-    italian, _, _, _, _ = load_data(data, 0, languages=("it",))
+    both, _, dev, harmonised, places = load_data(DATA, 0)
+    german, _, dev_de, harmonised_de, places_de = load_data(DATA, 0, languages=("de",))
+    italian, _, _, _, _ = load_data(DATA, 0, languages=("it",))
     assert {s["lang"] for s in both} == {"it", "de"}
     assert {s["lang"] for s in german} == {"de"} and {s["lang"] for s in italian} == {"it"}
     assert len(german) + len(italian) == len(both) == 50861

@@ -67,6 +67,8 @@ import unicodedata
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+# the shared gold data beside the repository (`--data`)
+DATA = os.path.join(ROOT, "..", "shared", "data")
 
 
 def read_conll(path, sep=None, lang="it", docs=False):
@@ -649,7 +651,7 @@ def load_initial(torch, path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", default=os.path.join(ROOT, "models", "e5-small"))
-    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data"))
+    ap.add_argument("--data", default=DATA)
     ap.add_argument("--out", required=True)
     ap.add_argument("--limit", type=int, default=0, help="train on N sentences only (smoke run)")
     ap.add_argument("--silver", type=int, default=0, help="first stage: N WikiNEuRal it/de silver sentences")
