@@ -3,11 +3,17 @@
 
   make-models OUT_DIR
       Writes two tiny random token classifiers with `save_pretrained` (safetensors):
-      OUT_DIR/tiny-bert  (BERT, a WordPiece vocabulary trained here on the seeds)
+      OUT_DIR/tiny-bert  (BERT, the WordPiece vocabulary of tests/support/tiny-bert-vocab.txt)
       OUT_DIR/tiny-xlmr  (XLM-RoBERTa, max_position_embeddings 514, models/e5-small's tokenizer)
       OUT_DIR/tiny-distilbert, OUT_DIR/tiny-deberta (DistilBERT, DeBERTa-v2; the WordPiece vocabulary)
       Labels O B-PER I-PER B-ORG I-ORG B-LOC I-LOC B-MISC I-MISC. The classifier weights are
       scaled up so that predictions are decisive rather than near-uniform.
+
+  make-vocab VOCAB_TXT
+      Trains a 600-piece WordPiece vocabulary on the seeds and writes it, one piece per line in
+      id order: how tests/support/tiny-bert-vocab.txt was made. The trainer breaks ties in hash
+      order, so each run draws a slightly different vocabulary; the tiny models read the
+      committed one, so that every test run (and CI) sees the same token ids.
 
   predict MODEL_DIR TEXTS_JSON AGGREGATION MAX_LENGTH STRIDE
       Prints, as JSON, one list of entities {start,end,label,score} per text.
@@ -31,6 +37,7 @@ Two documented differences are normalised before comparing, both in Postilla's f
   whitespace (a lone "▁" token) is dropped.
 """
 import json
+import os
 import sys
 
 import numpy as np
@@ -40,9 +47,37 @@ import torch
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 
 
+VOCAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tiny-bert-vocab.txt")
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def wordpiece_tokenizer(model):
+    """A BERT-style tokenizer (cased normaliser, BERT pre-tokenizer) around a WordPiece model."""
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers
+
+    tok = Tokenizer(model)
+    tok.normalizer = normalizers.BertNormalizer(lowercase=False)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    return tok
+
+
+def make_vocab(path):
+    """Trains a 600-piece WordPiece vocabulary on the seeds and writes it in id order."""
+    from tokenizers import models, trainers
+
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    seeds = sorted(f for f in os.listdir(os.path.join(root, "seeds")) if f.endswith(".txt"))
+    corpus = [open(os.path.join(root, "seeds", f), encoding="utf-8").read() for f in seeds]
+    tok = wordpiece_tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=600, special_tokens=SPECIALS))
+    pieces = sorted(tok.get_vocab().items(), key=lambda item: item[1])
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(piece + "\n" for piece, _ in pieces))
+
+
 def make_models(out):
-    import os
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import models, processors
     from transformers import (BertConfig, BertForTokenClassification, PreTrainedTokenizerFast,
                               XLMRobertaConfig, XLMRobertaForTokenClassification, AutoTokenizer)
 
@@ -50,15 +85,10 @@ def make_models(out):
     id2label = dict(enumerate(LABELS))
     label2id = {v: k for k, v in id2label.items()}
 
-    # tiny BERT with a WordPiece vocabulary trained on the seeds
-    seeds = sorted(f for f in os.listdir(os.path.join(root, "seeds")) if f.endswith(".txt"))
-    corpus = [open(os.path.join(root, "seeds", f), encoding="utf-8").read() for f in seeds]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=False)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=600, special_tokens=specials))
+    # tiny BERT with the committed WordPiece vocabulary (trained on the seeds by make-vocab)
+    with open(VOCAB, encoding="utf-8") as f:
+        vocab = {piece: i for i, piece in enumerate(f.read().splitlines())}
+    tok = wordpiece_tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
@@ -193,6 +223,8 @@ def predict(model_dir, texts, aggregation, max_length, stride):
 def main():
     if sys.argv[1] == "make-models":
         make_models(sys.argv[2])
+    elif sys.argv[1] == "make-vocab":
+        make_vocab(sys.argv[2])
     elif sys.argv[1] == "predict":
         model_dir, texts_path, aggregation, max_length, stride = sys.argv[2:7]
         texts = json.load(open(texts_path, encoding="utf-8"))

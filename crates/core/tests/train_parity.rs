@@ -4,8 +4,10 @@
 //! partial labels), dropout off, AdamW with weight decay, the linear warm-up/decay schedule
 //! and gradient clipping: every weight within 1e-5 of PyTorch's, the losses too; through the
 //! fused forward (the default) and rust-bert's. In bf16 autocast (fused forward), the steps
-//! follow PyTorch's `torch.autocast("cpu", dtype=torch.bfloat16)`: losses within 1e-4, weights
-//! over ten times closer to autocast's than to fp32's.
+//! follow PyTorch's `torch.autocast("cpu", dtype=torch.bfloat16)`: the first step's loss within
+//! 1e-5, later ones within 5e-4 (bf16's resolution), weights over ten times closer to
+//! autocast's than to fp32's. The tiny BERT's vocabulary is the committed
+//! tests/support/tiny-bert-vocab.txt, so every run sees the same token ids.
 
 mod common;
 
@@ -136,16 +138,26 @@ fn total_abs_difference(a: &[(String, Tensor)], b: &BTreeMap<String, Tensor>) ->
     a.iter().map(|(name, t)| (t - &b[name]).abs().sum(tch::Kind::Double).double_value(&[])).sum()
 }
 
+/// Tolerance on the losses of the bf16 steps after the first. Those steps start from weights
+/// that already differ from autocast's by the bf16 rounding of earlier gradients (which the
+/// weight check below bounds), and a bf16 forward pass turns such differences into loss
+/// differences at bf16's resolution: measured up to 2.7e-5 on five vocabularies drawn here and
+/// 1.1e-4 on one drawn in CI. (The loss gap between autocast and fp32 is often as small, so
+/// the weight check, not this one, is what tells bf16 steps from fp32 steps.)
+const BF16_LATER_LOSS_TOLERANCE: f64 = 5e-4;
+
 /// bf16 autocast: the fp32 weights move as PyTorch's under `torch.autocast` move — over ten
 /// times closer to them than to PyTorch's fp32 steps (so the bf16 rounding happens where
-/// autocast puts it), with the losses within 1e-4 of autocast's.
+/// autocast puts it). The first step (same weights, same batch) has autocast's loss within
+/// 1e-5; later steps within [`BF16_LATER_LOSS_TOLERANCE`].
 fn compare_bf16(base: &Path, types: &[&str]) {
     let steps = train_both(base, types, true, Engine::default(), TrainPrecision::Bf16, &["fp32", "bf16"]);
     let (fp32_losses, fp32) = &steps.reference[0];
     let (bf16_losses, bf16) = &steps.reference[1];
     for (k, ((ours, theirs), full)) in steps.losses.iter().zip(bf16_losses).zip(fp32_losses).enumerate() {
         eprintln!("step {}: loss {ours} (Postilla bf16), {theirs} (PyTorch autocast), {full} (PyTorch fp32)", k + 1);
-        assert!((ours - theirs).abs() < 1e-4, "step {} loss {ours} vs PyTorch autocast {theirs}", k + 1);
+        let tolerance = if k == 0 { 1e-5 } else { BF16_LATER_LOSS_TOLERANCE };
+        assert!((ours - theirs).abs() < tolerance, "step {} loss {ours} vs PyTorch autocast {theirs}", k + 1);
     }
     let updates = total_abs_difference(&steps.ours, &steps.initial);
     let (to_bf16, to_fp32) = (total_abs_difference(&steps.ours, bf16), total_abs_difference(&steps.ours, fp32));
