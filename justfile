@@ -115,8 +115,9 @@ bench: setup setup-test-env
 # selection after every epoch and over the average of the last two, into .local/ner-train.
 # A cut-off run continues with `just train-ner --resume` (`--max-stages K` stops after K epochs).
 # Stage 2 is `just ner-continue .local/ner-train .local/ner-train-c1 17`, stage 3 `just
-# ner-continue .local/ner-train-c1 .local/ner-train-c2 23 --lr 2e-5`, then `just ner-package
-# .local/ner-train-c2` turns the result into models/ner-it-de.
+# ner-continue .local/ner-train-c1 .local/ner-train-c2 23 --lr 2e-5`, stage 4 a `just ner-soup`
+# of them (models/ner-it-de/README.md), then `just ner-package .local/ner-soup` turns the result
+# into models/ner-it-de.
 # Stage 1 of the default NER model's recipe.
 train-ner *args: setup setup-test-env
     mkdir -p .local/ner-train
@@ -131,6 +132,15 @@ ner-continue run out seed *args: setup setup-test-env
     mkdir -p {{out}}
     .local/venv/bin/python training/train_ner.py --out {{out}} --init {{run}} --epochs 1 --lr 3e-5 --seed {{seed}} \
         --precision fp32 --compact --threads 2 {{args}} 2>&1 | tee -a {{out}}/log
+
+# INGREDIENTS are packaged model directories or checkpoint-<stage>.pt files of runs that share
+# a starting point; each is scored on dev and added (best first) when the average with it
+# scores at least as well (about 2.5 minutes of dev scoring per ingredient and per trial on 2
+# cores). Package the result with `just ner-package OUT`.
+# A greedy weight soup of finished NER runs, chosen on dev (training/soup.py).
+ner-soup out *ingredients: setup setup-test-env
+    mkdir -p {{out}}
+    .local/venv/bin/python training/soup.py --out {{out}} --threads 2 {{ingredients}} 2>&1 | tee -a {{out}}/log
 
 # Copies a training run's compact weights into models/ner-it-de, rebuilds the model directory
 # and pins its manifest (models/ner-it-de.manifest.json).

@@ -2,7 +2,8 @@
 """Unit tests of the training recipe's choices (run by `just test`): the place-name
 harmonisation rule, the partial-label loss for Italian O tokens, news spacing and the
 punctuation word rule's labels, document windows and length-bucketed batches, a cut run
-resumed to the weights of an uninterrupted one, and the training-language filter."""
+resumed to the weights of an uninterrupted one, the training-language filter and the greedy
+weight soup (training/soup.py)."""
 import os
 import sys
 
@@ -273,3 +274,69 @@ def test_a_resume_file_from_before_languages_resumes_as_both_languages(tmp_path)
         assert "other options" in str(refused)
     else:
         raise AssertionError("a run over both languages resumed as a German-only one")
+
+
+def test_greedy_soup_adds_an_ingredient_only_when_the_dev_score_does_not_fall():
+    """The greedy soup with a scorer whose best point is known: ingredients are tried best
+    first, one that pulls the average away from the optimum is left out, the soup is the
+    uniform average of those kept."""
+    from soup import average, greedy_soup
+    target = torch.tensor([1.0, 2.0])
+
+    def score(state):
+        return {"selection": round(1.0 - float((state["w"] - target).norm()), 4)}
+
+    ingredients = [("far", {"w": torch.tensor([5.0, 5.0])}),
+                   ("wide", {"w": torch.tensor([0.7, 2.6])}),
+                   ("above", {"w": torch.tensor([1.2, 2.1])}),
+                   ("below", {"w": torch.tensor([0.8, 1.9])})]
+    soup, kept, best, history = greedy_soup(ingredients, score)
+    # tried in order of their own score: above and below (tied: the order given), wide, far;
+    # above and below each miss the optimum, their average hits it, wide and far pull it away
+    assert kept == ["above", "below"]
+    assert torch.allclose(soup["w"], target) and best == {"selection": 1.0} == score(soup)
+    trials = [h for h in history if h["stage"] == "soup-trial"]
+    assert [(t["ingredients"][-1], t["added"]) for t in trials] == [("below", True), ("wide", False), ("far", False)]
+    assert [h["ingredient"] for h in history if h["stage"] == "ingredient"] == ["far", "wide", "above", "below"]
+    # different parameter names are refused
+    import pytest
+    with pytest.raises(SystemExit):
+        average([{"w": target}, {"v": target}])
+
+
+def test_soup_of_a_smoke_run_packages_like_a_run(tmp_path):
+    """soup.py on a real two-epoch smoke run's checkpoints: the written weights are the average
+    of the kept ingredients (fp16), its log scores every ingredient and trial, and
+    train_ner.py's --init reads it as a packaged model."""
+    import subprocess
+    from safetensors.torch import load_file
+    from train_ner import load_initial
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    run = tmp_path / "run"
+    done = subprocess.run([sys.executable, os.path.join(root, "training", "train_ner.py"), "--out", str(run),
+                           "--limit", "48", "--epochs", "2", "--max-length", "128", "--batch-tokens", "256",
+                           "--precision", "fp32", "--threads", "2", "--compact"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    ingredients = [str(run / "checkpoint-gold-2.pt"), str(run / "checkpoint-gold-1.pt")]
+    out = tmp_path / "soup"
+    done = subprocess.run([sys.executable, os.path.join(root, "training", "soup.py"), "--out", str(out), *ingredients,
+                           "--limit", "48", "--max-length", "128", "--threads", "2"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    log = json.load(open(out / "training-log.json"))
+    assert [h["stage"] for h in log["dev"]] == ["ingredient", "ingredient", "soup-trial"]
+    kept = log["soup"]["kept"]
+    states = [torch.load(p, map_location="cpu", weights_only=True)["state"] for p in kept]
+    written = {}
+    for name in sorted(os.listdir(out)):
+        if name.startswith("trained-"):
+            written.update(load_file(str(out / name)))
+    assert written.keys() == states[0].keys()
+    for name, tensor in written.items():
+        expected = (sum(s[name] for s in states) / len(states)).half()
+        assert torch.equal(tensor, expected), name
+    first, trial = next(h for h in log["dev"] if h.get("ingredient") == kept[0]), log["dev"][2]
+    assert trial["added"] == (len(kept) == 2)
+    # the soup's scores are the trial's when the second ingredient was added, else the first's
+    expected = trial if trial["added"] else first
+    assert all(log["selected"][k] == expected[k] for k in ("kind-wn", "conll-de", "selection", "conll-de-doc"))
+    assert load_initial(torch, str(out))["stage"] == "package:soup"
