@@ -2,7 +2,7 @@
 """Hugging Face reference for Postilla's NER pipeline parity tests (test-only).
 
   make-models OUT_DIR
-      Writes two tiny random token classifiers with `save_pretrained` (safetensors):
+      Writes four tiny random token classifiers with `save_pretrained` (safetensors):
       OUT_DIR/tiny-bert  (BERT, the WordPiece vocabulary of tests/support/tiny-bert-vocab.txt)
       OUT_DIR/tiny-xlmr  (XLM-RoBERTa, max_position_embeddings 514, models/e5-small's tokenizer)
       OUT_DIR/tiny-distilbert, OUT_DIR/tiny-deberta (DistilBERT, DeBERTa-v2; the WordPiece vocabulary)
@@ -47,7 +47,8 @@ import torch
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 
 
-VOCAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tiny-bert-vocab.txt")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+VOCAB = os.path.join(ROOT, "tests", "support", "tiny-bert-vocab.txt")
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
@@ -66,9 +67,8 @@ def make_vocab(path):
     """Trains a 600-piece WordPiece vocabulary on the seeds and writes it in id order."""
     from tokenizers import models, trainers
 
-    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-    seeds = sorted(f for f in os.listdir(os.path.join(root, "seeds")) if f.endswith(".txt"))
-    corpus = [open(os.path.join(root, "seeds", f), encoding="utf-8").read() for f in seeds]
+    seeds = sorted(f for f in os.listdir(os.path.join(ROOT, "seeds")) if f.endswith(".txt"))
+    corpus = [open(os.path.join(ROOT, "seeds", f), encoding="utf-8").read() for f in seeds]
     tok = wordpiece_tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=600, special_tokens=SPECIALS))
     pieces = sorted(tok.get_vocab().items(), key=lambda item: item[1])
@@ -81,7 +81,6 @@ def make_models(out):
     from transformers import (BertConfig, BertForTokenClassification, PreTrainedTokenizerFast,
                               XLMRobertaConfig, XLMRobertaForTokenClassification, AutoTokenizer)
 
-    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
     id2label = dict(enumerate(LABELS))
     label2id = {v: k for k, v in id2label.items()}
 
@@ -130,7 +129,7 @@ def make_models(out):
     fast.save_pretrained(os.path.join(out, "tiny-deberta"))
 
     # tiny XLM-R with the e5-small tokenizer (XLM-R SentencePiece vocabulary)
-    e5 = AutoTokenizer.from_pretrained(os.path.join(root, "models", "e5-small"))
+    e5 = AutoTokenizer.from_pretrained(os.path.join(ROOT, "models", "e5-small"))
     torch.manual_seed(5678)
     cfg = XLMRobertaConfig(vocab_size=len(e5), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                            intermediate_size=64, max_position_embeddings=514, id2label=id2label,
