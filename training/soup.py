@@ -27,7 +27,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_ner import DATA, LABELS, ROOT, evaluate, load_data, load_initial, load_state, save_compact  # noqa: E402
+from train_ner import DATA, ROOT, evaluate, load_data, load_initial, load_state, new_model, save_compact  # noqa: E402
 
 
 def average(states):
@@ -71,16 +71,13 @@ def main():
         ap.error("a soup needs at least two ingredients")
 
     import torch
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
+    from transformers import AutoTokenizer
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.time()
     _, _, dev, _, _ = load_data(args.data, args.limit)
     tokenizer = AutoTokenizer.from_pretrained(args.base)
-    model = AutoModelForTokenClassification.from_pretrained(
-        args.base, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
-        ignore_mismatched_sizes=True)
-    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    model = new_model(args.base)
     model.eval()
 
     def score(state):

@@ -124,6 +124,18 @@ def test_window_plan_matches_postilla():
     assert owner == [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
 
 
+def smoke_train(out, *extra):
+    """A two-epoch compact smoke run of train_ner.py on 48 real sentences into `out` (its
+    stdout); `extra` options are added to (or override) the command."""
+    import subprocess
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_ner.py")
+    cmd = [sys.executable, script, "--out", str(out), "--limit", "48", "--epochs", "2", "--max-length", "128",
+           "--batch-tokens", "256", "--precision", "fp32", "--threads", "2", "--compact", *extra]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
 def test_a_cut_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     """A two-epoch smoke run on the real data and base model, against the same run stopped after
     its first epoch (`--max-stages 1`) and continued with `--resume`: same dev history, same
@@ -136,13 +148,7 @@ def test_a_cut_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     assert os.path.exists(os.path.join(base, "model.safetensors")), "models/e5-small is not built: run `just setup`"
     assert os.path.isdir(os.path.join(data, "ner")), f"{data}/ner is missing"
     script = os.path.join(root, "training", "train_ner.py")
-
-    def train(out, *extra):
-        cmd = [sys.executable, script, "--out", str(out), "--limit", "48", "--epochs", "2", "--max-length", "128",
-               "--batch-tokens", "256", "--precision", "fp32", "--threads", "2", "--compact", *extra]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-2000:]
-        return done.stdout
+    train = smoke_train
 
     train(tmp_path / "whole")
     cut = train(tmp_path / "cut", "--max-stages", "1")
@@ -313,10 +319,7 @@ def test_soup_of_a_smoke_run_packages_like_a_run(tmp_path):
     from train_ner import load_initial
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     run = tmp_path / "run"
-    done = subprocess.run([sys.executable, os.path.join(root, "training", "train_ner.py"), "--out", str(run),
-                           "--limit", "48", "--epochs", "2", "--max-length", "128", "--batch-tokens", "256",
-                           "--precision", "fp32", "--threads", "2", "--compact"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
+    smoke_train(run)
     ingredients = [str(run / "checkpoint-gold-2.pt"), str(run / "checkpoint-gold-1.pt")]
     out = tmp_path / "soup"
     done = subprocess.run([sys.executable, os.path.join(root, "training", "soup.py"), "--out", str(out), *ingredients,

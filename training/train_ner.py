@@ -549,6 +549,17 @@ def save_compact(torch, model, out, max_bytes=15 * 2**20):
     return len(shards)
 
 
+def new_model(base):
+    """The recipe's token classifier: `base` with a new head over LABELS, its word embeddings
+    frozen (the compact weights leave them out)."""
+    from transformers import AutoModelForTokenClassification
+    model = AutoModelForTokenClassification.from_pretrained(
+        base, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
+        ignore_mismatched_sizes=True)
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    return model
+
+
 def loss_fn(torch, logits, labels, italian_o):
     """Cross-entropy; Italian O tokens get the partial label {O, B-MISC, I-MISC}."""
     logp = torch.log_softmax(logits.float(), dim=-1)
@@ -686,7 +697,7 @@ def main():
         ap.error(f"--languages: a comma-separated subset of {','.join(LANGUAGES)}, not {args.languages!r}")
 
     import torch
-    from transformers import AutoModelForTokenClassification, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import AutoTokenizer, get_linear_schedule_with_warmup
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -703,10 +714,7 @@ def main():
     print(json.dumps({"train_sentences": len(train), "train_tokens": n_tokens, "silver_sentences": len(silver),
                       "kind_org_to_loc": harmonised, "places": n_places, "bf16": bf16,
                       "threads": torch.get_num_threads(), "tokenize_seconds": round(time.time() - started, 1)}), flush=True)
-    model = AutoModelForTokenClassification.from_pretrained(
-        args.base, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
-        ignore_mismatched_sizes=True)
-    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    model = new_model(args.base)
     initial = None
     if args.init:
         initial = load_initial(torch, args.init)
