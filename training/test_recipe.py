@@ -2,8 +2,9 @@
 """Unit tests of the training recipe's choices (run by `just test`): the place-name
 harmonisation rule, the partial-label loss for Italian O tokens, news spacing and the
 punctuation word rule's labels, document windows and length-bucketed batches, a cut run
-resumed to the weights of an uninterrupted one, the training-language filter and the greedy
-weight soup (training/soup.py)."""
+resumed to the weights of an uninterrupted one, the training-language filter, the extra gold
+sets (`--extra-gold`, GermEval mapped to the CoNLL convention), names joined by glued hyphens
+(`--hyphen-joins`) and the greedy weight soup (training/soup.py)."""
 import os
 import sys
 
@@ -14,7 +15,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
 
-from train_ner import (DATA, LABELS, load_data, load_resume, resume_options, viterbi_tags, bucketed_batches, parameter_groups, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
+from train_ner import (DATA, IGNORED_TAG, LABELS, germeval_tag, join_names_with_hyphens, load_data, read_conll, load_resume, resume_options, viterbi_tags, bucketed_batches, parameter_groups, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
                        place_gazetteer, strict_f1, token_word_labels, window_plan, word_starts)
 
 
@@ -268,9 +269,64 @@ def test_languages_keep_the_training_sentences_of_those_languages_only():
     assert dev_de == dev and (harmonised_de, places_de) == (harmonised, places)
 
 
+def test_extra_gold_adds_kind_dev_and_germeval_dev_under_the_conll_convention():
+    assert [germeval_tag(t) for t in ("O", "B-PER", "I-ORG", "B-LOC", "B-OTH", "I-OTH", "B-LOCderiv", "I-LOCderiv",
+                                      "B-ORGpart", "I-PERpart")] == \
+        ["O", "B-PER", "I-ORG", "B-LOC", "B-MISC", "I-MISC", "B-MISC", "I-MISC", IGNORED_TAG, IGNORED_TAG]
+    base, _, dev, harmonised, places = load_data(DATA, 0)
+    extra, _, dev_x, harmonised_x, places_x = load_data(DATA, 0, extra_gold=("kind-dev", "germeval-dev"))
+    d = os.path.join(DATA, "ner")
+    kind_dev = read_conll(f"{d}/it/kind/FIC_dev.tsv", "\t", "it") + read_conll(f"{d}/it/kind/ADG_dev.tsv", "\t", "it")
+    germeval = [s for s in extra if s["doc"][0] == 5]
+    assert len(extra) == len(base) + len(kind_dev) + len(germeval)
+    assert extra[:len(base)] == base, "the training sets come first, unchanged"
+    assert [s["tokens"] for s in extra if s["doc"][0] in (3, 4)] == [s["tokens"] for s in kind_dev]
+    assert len(germeval) == 2200 and germeval[0]["tokens"][7:9] == ["Ecce", "homo"]
+    assert germeval[0]["tags"][7:9] == ["B-MISC", "I-MISC"], "GermEval OTH is CoNLL's MISC"
+    assert len({s["doc"] for s in germeval}) == len(germeval), "GermEval sentences are single sentences"
+    # the selection sets and the place list do not change; KIND's extra sets are harmonised too
+    assert dev_x == dev and places_x == places and harmonised_x > harmonised
+    assert {t for s in germeval for t in s["tags"]} == set(LABELS) | {IGNORED_TAG}
+    # a compound part (GermEval ORGpart: "EU-Kommission") is ignored by the loss
+    text, offs = build_text(["Die", "EU-Kommission", "tagt"], False)
+    toks = [(0, 3), (4, 6), (6, 7), (7, 17), (18, 22)]
+    _, labels = token_word_labels(text, offs, ["O", IGNORED_TAG, "O"], toks)
+    assert labels == [LABELS.index("O"), -1, -1, -1, LABELS.index("O")]
+
+
+def test_hyphen_joins_write_two_names_as_a_glued_compound_with_their_own_tags():
+    def batch():
+        return [sent("le relazioni Cina e Russia", "O O B-LOC O B-LOC"),
+                sent("Merkel und Macron", "B-PER O B-PER", "de"), sent("Fiat e Chrysler", "B-ORG O B-ORG"),
+                sent("Putin e Cina", "B-PER O B-LOC"), sent("la Cina e la Russia", "O B-LOC O O B-LOC"),
+                sent("Emilia-Romagna", "B-LOC")]
+    unchanged = batch()
+    assert join_names_with_hyphens(unchanged, 0.0, 1) == 0 and unchanged == batch()
+    joined = batch()
+    assert join_names_with_hyphens(joined, 1.0, 1) == 2
+    assert joined[0]["tokens"] == ["le", "relazioni", "Cina", "-", "Russia"]
+    assert joined[0]["tags"] == ["O", "O", "B-LOC", "O", "B-LOC"] and joined[0]["glued"] == {3}
+    assert joined[1]["tokens"] == ["Merkel", "-", "Macron"]
+    assert joined[2:] == batch()[2:], "ORG pairs, mixed types and non-adjacent names stay as they are"
+    for news in (False, True):
+        text, offs = build_text(joined[0]["tokens"], news, joined[0]["glued"])
+        assert text == "le relazioni Cina-Russia"
+        assert [text[a:b] for a, b in offs] == joined[0]["tokens"]
+    # the name after the glued hyphen starts a word of its own, with its own B- tag
+    text, offs = build_text(joined[0]["tokens"], False, joined[0]["glued"])
+    toks = [(0, 2), (2, 12), (12, 17), (17, 18), (18, 24)]
+    _, labels = token_word_labels(text, offs, joined[0]["tags"], toks)
+    assert labels == [LABELS.index(t) for t in ("O", "O", "B-LOC", "O", "B-LOC")]
+    # while one gold word with a hyphen continues across it, as before
+    text, offs = build_text(["Emilia-Romagna"], False)
+    _, labels = token_word_labels(text, offs, ["B-LOC"], [(0, 6), (6, 7), (7, 14)])
+    assert labels == [LABELS.index("B-LOC"), LABELS.index("I-LOC"), LABELS.index("I-LOC")]
+
+
 def test_a_resume_file_from_before_languages_resumes_as_both_languages(tmp_path):
-    args = argparse.Namespace(out="o", resume=True, max_stages=0, threads=2, lr=1e-4, languages="it,de")
-    before = {k: v for k, v in resume_options(args).items() if k != "languages"}
+    args = argparse.Namespace(out="o", resume=True, max_stages=0, threads=2, lr=1e-4, languages="it,de",
+                              extra_gold="", hyphen_joins=0.0)
+    before = {k: v for k, v in resume_options(args).items() if k not in ("languages", "extra_gold", "hyphen_joins")}
     torch.save({"options": before, "steps": 7}, tmp_path / "resume.pt")
     assert load_resume(torch, str(tmp_path / "resume.pt"), args, 7)["steps"] == 7
     args.languages = "de"

@@ -93,6 +93,8 @@ def read_conll(path, sep=None, lang="it", docs=False):
         cols = line.split(sep) if sep else line.split()
         if sep and len(cols) == 3:  # WikiNEuRal / WikiANN: index<TAB>token<TAB>tag
             cols = cols[1:]
+        elif sep and len(cols) == 4:  # GermEval 2014: index<TAB>token<TAB>outer<TAB>nested
+            cols = cols[1:3]
         toks.append(cols[0])
         tags.append(cols[-1])
     if toks:
@@ -151,10 +153,46 @@ def normalise_tags(sentence):
 
 LANGUAGES = ("it", "de")
 
+# Gold sets that are neither selection sets (KIND WN dev, CoNLL-2003 German dev) nor test sets,
+# which `--extra-gold` adds to the training data.
+EXTRA_GOLD = ("kind-dev", "germeval-dev")
 
-def load_data(data, limit, silver=0, seed=13, languages=LANGUAGES):
+# A tag whose token the loss ignores (label -100): GermEval's `*part` names, whose
+# CoNLL-2003 label depends on the compound ("EU-Kommission" ORG, "SPD-Zeitschrift" MISC).
+IGNORED_TAG = "IGN"
+
+
+def germeval_tag(outer):
+    """A GermEval 2014 outer-column tag under the CoNLL-2003 German convention: PER, ORG and
+    LOC stay, OTH and the derivations (`LOCderiv`: "deutschen") become MISC, as CoNLL-2003
+    German tags them; a part of a compound (`ORGpart`) is ignored by the loss."""
+    if outer == "O":
+        return "O"
+    prefix, label = outer[:2], outer[2:]
+    if label.endswith("part"):
+        return IGNORED_TAG
+    if label.endswith("deriv") or label == "OTH":
+        label = "MISC"
+    return prefix + label
+
+
+def read_germeval(path):
+    """GermEval 2014 (`index<TAB>token<TAB>outer<TAB>nested`; `read_conll` keeps the outer
+    column) as sentences with CoNLL-2003 German tags; every sentence is its own document
+    (GermEval samples single sentences)."""
+    sents = []
+    for i, s in enumerate(read_conll(path, "\t", "de")):
+        s["tags"] = [germeval_tag(t) for t in s["tags"]]
+        s["doc"] = i
+        sents.append(s)
+    return sents
+
+
+def load_data(data, limit, silver=0, seed=13, languages=LANGUAGES, extra_gold=()):
     """(train, silver, dev, harmonised count, gazetteer size). `languages` keeps the training
-    sentences of those languages only (the place list and the dev sets stay whole)."""
+    sentences of those languages only (the place list and the dev sets stay whole);
+    `extra_gold` (names of EXTRA_GOLD) adds those gold sets to the training sentences (the
+    place list stays the training sets')."""
     d = os.path.join(data, "ner")
     kind = []
     for part in ("WN", "FIC", "ADG"):
@@ -164,13 +202,22 @@ def load_data(data, limit, silver=0, seed=13, languages=LANGUAGES):
     dev = {"kind-wn": read_conll(f"{d}/it/kind/WN_dev.tsv", "\t", "it"),
            "conll-de": read_conll(f"{d}/de/conll2003/dev.tsv", None, "de")}
     places = place_gazetteer(kind + evalita + conll)
+    sources = [kind, evalita, conll]
+    if "kind-dev" in extra_gold:
+        # FIC and ADG dev: KIND's other two dev sets, not used for selection
+        kind_dev = read_conll(f"{d}/it/kind/FIC_dev.tsv", "\t", "it")
+        adg_dev = read_conll(f"{d}/it/kind/ADG_dev.tsv", "\t", "it")
+        sources += [kind_dev, adg_dev]
+        kind = kind + kind_dev + adg_dev
+    if "germeval-dev" in extra_gold:
+        sources.append(read_germeval(f"{d}/de/germeval2014/dev.tsv"))
     n = harmonise(kind, places)
     harmonise(dev["kind-wn"], places)  # model selection under Postilla's convention
     # documents: a distinct id per source file (and per -DOCSTART- block within it)
-    for source, sents in enumerate((kind, evalita, conll)):
+    for source, sents in enumerate(sources):
         for s in sents:
             s["doc"] = (source, s["doc"])
-    train = [s for s in kind + evalita + conll if s["lang"] in languages]
+    train = [s for s in sum(sources, []) if s["lang"] in languages]
     silver_sents = []
     if silver:
         for lang in languages:
@@ -203,14 +250,18 @@ def is_punct(ch):
     return unicodedata.category(ch).startswith("P")
 
 
-def build_text(tokens, news_spacing):
+def build_text(tokens, news_spacing, glued=()):
     """The sentence as text and the code-point span of each token. With `news_spacing`,
     punctuation is glued the way news text writes it ("Putin, (AP)", "dell'Italia");
-    otherwise tokens are joined by single spaces (what `postilla import` writes)."""
+    otherwise tokens are joined by single spaces (what `postilla import` writes). A token whose
+    index is in `glued` is written without a space on either side (a hyphen joining two names,
+    see `join_names_with_hyphens`), in both spacings."""
     parts, offsets, pos, quote_open = [], [], 0, False
     for i, tok in enumerate(tokens):
         space = i > 0
-        if news_spacing and i > 0:
+        if i in glued or i - 1 in glued:
+            space = False
+        elif news_spacing and i > 0:
             prev = tokens[i - 1]
             if tok in NO_SPACE_BEFORE or prev in NO_SPACE_AFTER:
                 space = False
@@ -229,6 +280,34 @@ def build_text(tokens, news_spacing):
         parts.append(tok)
         pos += len(tok)
     return "".join(parts), offsets
+
+
+# Words that join two names of one type ("Cina e Russia", "Merkel und Macron", "Roma - Milano")
+# and that `join_names_with_hyphens` may replace by a glued hyphen.
+NAME_JOINERS = {"e", "ed", "und", "-", "–", "/"}
+
+
+def join_names_with_hyphens(sentences, share, seed):
+    """Raw news writes a relation between two names as a hyphenated compound ("relazioni
+    Cina-Russia", "l'appello Putin-Xi"), which the gold sets hardly contain, while their
+    single names with a hyphen ("Emilia-Romagna", "Baden-Württemberg") are one gold word whose
+    pieces after the hyphen are trained as I-X. So, for a `share` of the places where a LOC or
+    PER name is followed by a joining word (NAME_JOINERS) and a second name of the same type,
+    the joining word becomes a hyphen glued to both names (tagged O): the second name then
+    starts after a glued hyphen with its own B- tag. Changes `sentences` in place (their
+    "glued" indices, for `build_text`); returns how many pairs were joined."""
+    rng = random.Random(seed)
+    joined = 0
+    for s in sentences:
+        found = spans(s["tags"])
+        for (_, end, label), (start, _, label2) in zip(found, found[1:]):
+            if (label == label2 and label in ("LOC", "PER") and start == end + 1
+                    and s["tokens"][end].lower() in NAME_JOINERS and rng.random() < share):
+                s["tokens"][end] = "-"
+                s["tags"][end] = "O"
+                s["glued"] = s.get("glued", set()) | {end}
+                joined += 1
+    return joined
 
 
 def word_starts(text, token_offsets):
@@ -271,6 +350,9 @@ def token_word_labels(text, word_offsets, tags, token_offsets):
             labels.append(-1)
             continue
         tag = tags[w]
+        if tag == IGNORED_TAG:
+            labels.append(-1)
+            continue
         if w in seen:
             tag = "O" if tag == "O" else "I-" + tag[2:]
         seen.add(w)
@@ -284,7 +366,7 @@ def encode_sentences(tokenizer, sentences, seed, news_share=0.5):
     rng = random.Random(seed)
     texts, word_offsets = [], []
     for s in sentences:
-        text, offs = build_text(s["tokens"], rng.random() < news_share)
+        text, offs = build_text(s["tokens"], rng.random() < news_share, s.get("glued", ()))
         texts.append(text)
         word_offsets.append(offs)
     out = []
@@ -634,8 +716,9 @@ def load_resume(torch, path, args, total):
     if not os.path.exists(path):
         raise SystemExit(f"{path}: nothing to resume (no epoch of this run finished)")
     saved = torch.load(path, map_location="cpu")
-    # a run started before --languages existed trained on both languages
-    saved["options"] = {"languages": ",".join(LANGUAGES), **saved["options"]}
+    # a run started before --languages (--extra-gold, --hyphen-joins) existed trained on both
+    # languages (no extra set, no hyphen joins)
+    saved["options"] = {"languages": ",".join(LANGUAGES), "extra_gold": "", "hyphen_joins": 0.0, **saved["options"]}
     if saved["options"] != resume_options(args) or saved["steps"] != total:
         raise SystemExit(f"{path}: written by a run with other options ({saved['options']}); "
                          "resume with the same command")
@@ -678,6 +761,13 @@ def main():
     ap.add_argument("--languages", default=",".join(LANGUAGES),
                     help="train on the gold sentences of these languages only, comma-separated (it: KIND and "
                          "EVALITA, de: CoNLL-2003); the dev sets and the selection stay both languages'")
+    ap.add_argument("--extra-gold", default="",
+                    help="also train on these gold sets, comma-separated: kind-dev (KIND FIC and ADG dev, Italian) "
+                         "and germeval-dev (GermEval 2014 dev, German, mapped to the CoNLL-2003 convention); "
+                         "neither is a selection or test set")
+    ap.add_argument("--hyphen-joins", type=float, default=0.0,
+                    help="share of 'NAME e/und NAME' pairs (LOC, PER) written as glued hyphenated compounds "
+                         "('Cina-Russia'), each name with its own tag (0: none)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
@@ -695,6 +785,9 @@ def main():
     args = ap.parse_args()
     if not args.languages or any(l not in LANGUAGES for l in args.languages.split(",")):
         ap.error(f"--languages: a comma-separated subset of {','.join(LANGUAGES)}, not {args.languages!r}")
+    extra_gold = tuple(x for x in args.extra_gold.split(",") if x)
+    if any(x not in EXTRA_GOLD for x in extra_gold):
+        ap.error(f"--extra-gold: a comma-separated subset of {','.join(EXTRA_GOLD)}, not {args.extra_gold!r}")
 
     import torch
     from transformers import AutoTokenizer, get_linear_schedule_with_warmup
@@ -705,13 +798,15 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     started = time.time()
     train, silver, dev, harmonised, n_places = load_data(args.data, args.limit, args.silver, args.seed,
-                                                         tuple(args.languages.split(",")))
+                                                         tuple(args.languages.split(",")), extra_gold)
+    joined = join_names_with_hyphens(train, args.hyphen_joins, args.seed) if args.hyphen_joins else 0
     tokenizer = AutoTokenizer.from_pretrained(args.base)
     enc_train = encode_sentences(tokenizer, train, args.seed, args.news_share)
     enc_silver = encode_sentences(tokenizer, silver, args.seed + 1, args.news_share)
     n_tokens = sum(len(e["ids"]) for e in enc_train)
     bf16 = args.precision == "bf16" or (args.precision == "auto" and bf16_supported(torch, args.device))
     print(json.dumps({"train_sentences": len(train), "train_tokens": n_tokens, "silver_sentences": len(silver),
+                      "hyphen_joined_pairs": joined,
                       "kind_org_to_loc": harmonised, "places": n_places, "bf16": bf16,
                       "threads": torch.get_num_threads(), "tokenize_seconds": round(time.time() - started, 1)}), flush=True)
     model = new_model(args.base)
