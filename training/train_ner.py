@@ -18,8 +18,12 @@ CPU smoke run: just train-smoke
 
 Data: KIND WN/FIC/ADG train, EVALITA-2009 train, CoNLL-2003 German train (gold); optionally a
 first stage on a sample of the WikiNEuRal it/de silver sets (`--silver N` sentences);
-`--languages de` (or `it`) trains on one language's gold sets only; model selection on KIND
-WN dev and CoNLL-2003 German dev (never a test split).
+`--languages de` (or `it`) trains on one language's gold sets only; `--extra-gold
+kind-dev,germeval-dev` adds the gold sets that are neither selection nor test sets (KIND FIC and
+ADG dev; GermEval 2014 dev under the CoNLL-2003 German convention); `--hyphen-joins SHARE`
+writes a share of "NAME e NAME" pairs as glued compounds ("Cina-Russia", each name its own
+tag); model selection on KIND WN dev and CoNLL-2003 German dev (never a test split). Neither
+option is in the shipped model's recipe (measured, README: "The recipe").
 
 Choices, each tested by training/test_recipe.py:
 * Convention (docs/annotation-guidelines.md): names of countries, cities and regions are LOC
