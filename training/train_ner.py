@@ -789,6 +789,8 @@ def main():
     args = ap.parse_args()
     if not args.languages or any(l not in LANGUAGES for l in args.languages.split(",")):
         ap.error(f"--languages: a comma-separated subset of {','.join(LANGUAGES)}, not {args.languages!r}")
+    if not 0.0 <= args.hyphen_joins <= 1.0:
+        ap.error(f"--hyphen-joins: a share between 0 and 1, not {args.hyphen_joins}")
     extra_gold = tuple(x for x in args.extra_gold.split(",") if x)
     if any(x not in EXTRA_GOLD for x in extra_gold):
         ap.error(f"--extra-gold: a comma-separated subset of {','.join(EXTRA_GOLD)}, not {args.extra_gold!r}")
