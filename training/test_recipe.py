@@ -4,7 +4,8 @@ harmonisation rule, the partial-label loss for Italian O tokens, news spacing an
 punctuation word rule's labels, document windows and length-bucketed batches, a cut run
 resumed to the weights of an uninterrupted one, the training-language filter, the extra gold
 sets (`--extra-gold`, GermEval mapped to the CoNLL convention), names joined by glued hyphens
-(`--hyphen-joins`) and the greedy weight soup (training/soup.py)."""
+(`--hyphen-joins`), training on the selection sets (`--dev-in-training`) and the weights a run
+keeps (`--keep`), and the greedy weight soup (training/soup.py)."""
 import os
 import sys
 
@@ -15,7 +16,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
 
-from train_ner import (DATA, IGNORED_TAG, LABELS, germeval_tag, join_names_with_hyphens, load_data, read_conll, load_resume, resume_options, viterbi_tags, bucketed_batches, parameter_groups, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
+from train_ner import (DATA, IGNORED_TAG, split_dev, LABELS, germeval_tag, join_names_with_hyphens, load_data, read_conll, load_resume, resume_options, viterbi_tags, bucketed_batches, parameter_groups, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
                        place_gazetteer, strict_f1, token_word_labels, window_plan, word_starts)
 
 
@@ -294,6 +295,67 @@ def test_extra_gold_adds_kind_dev_and_germeval_dev_under_the_conll_convention():
     assert labels == [LABELS.index("O"), -1, -1, -1, LABELS.index("O")]
 
 
+def test_dev_in_training_half_trains_on_the_first_halves_and_selects_on_the_second():
+    base, _, dev, harmonised, places = load_data(DATA, 0)
+    half, _, held_out, harmonised_h, places_h = load_data(DATA, 0, dev_in_training="half")
+    whole, _, dev_all, _, _ = load_data(DATA, 0, dev_in_training="all")
+    kind, conll = dev["kind-wn"], dev["conll-de"]
+    assert (len(kind), len(conll)) == (2594, 2867)
+    assert half[:len(base)] == base and whole[:len(base)] == base, "the training sets come first, unchanged"
+    assert places_h == places and harmonised_h == harmonised, "the place list is the training sets' alone"
+    # half: KIND WN dev cut at its middle sentence, CoNLL dev at its middle document
+    added = half[len(base):]
+    assert [s["tokens"] for s in added] + [s["tokens"] for s in held_out["kind-wn"] + held_out["conll-de"]] == \
+        [s["tokens"] for s in kind[:1297]] + [s["tokens"] for s in conll if s["doc"] < 101] + \
+        [s["tokens"] for s in kind[1297:]] + [s["tokens"] for s in conll if s["doc"] >= 101]
+    assert len(held_out["kind-wn"]) == 1297 and {s["doc"] for s in held_out["conll-de"]} == set(range(101, 202))
+    trained_docs = {s["doc"][1] for s in added if s["lang"] == "de"}
+    assert trained_docs == set(range(1, 101)), "a document is trained on or held out whole"
+    # the trained KIND sentences carry Postilla's convention, as KIND train does
+    assert [s["tags"] for s in added if s["lang"] == "it"] == [s["tags"] for s in kind[:1297]]
+    raw = read_conll(os.path.join(DATA, "ner", "it", "kind", "WN_dev.tsv"), "\t", "it")[:1297]
+    assert sum(a["tags"] != b["tags"] for a, b in zip(raw, added)) > 0, "KIND's ORG places became LOC"
+    # the dev sets keep their own document numbers (Postilla's windows are per document)
+    assert held_out["conll-de"][0]["doc"] == 101
+    # all: both dev sets are trained on and still scored
+    assert [s["tokens"] for s in whole[len(base):]] == [s["tokens"] for s in kind + conll] and dev_all == dev
+    first, second = split_dev({"kind-wn": kind[:5], "conll-de": [dict(c, doc=d) for c, d in zip(conll, (1, 1, 2, 3, 3))]})
+    assert len(first["kind-wn"]) == 2 and [s["doc"] for s in first["conll-de"]] == [1, 1]
+    assert [s["doc"] for s in second["conll-de"]] == [2, 3, 3]
+
+
+def test_keep_saves_the_last_epoch_or_the_average_whatever_the_dev_scores(tmp_path):
+    """`--keep last` and `--keep average` write the last epoch's weights, or the average of the
+    last two, even where the dev selection would pick another (what a run that trains on the
+    dev sets must do); `--dev-in-training all` without them is refused."""
+    from safetensors.torch import load_file
+
+    def written(out):
+        w = {}
+        for name in sorted(os.listdir(out)):
+            if name.startswith("trained-"):
+                w.update(load_file(str(out / name)))
+        return w
+
+    for keep in ("last", "average"):
+        out = tmp_path / keep
+        smoke_train(out, "--keep", keep)
+        states = [torch.load(out / f"checkpoint-gold-{e}.pt", map_location="cpu", weights_only=True)["state"]
+                  for e in (1, 2)]
+        expected = states[1] if keep == "last" else {n: (states[0][n] + states[1][n]) / 2 for n in states[0]}
+        w = written(out)
+        assert w.keys() == expected.keys()
+        for name, tensor in w.items():
+            assert torch.equal(tensor, expected[name].half()), (keep, name)
+        log = json.load(open(out / "training-log.json"))
+        assert log["selected"]["stage"] == ("gold-2" if keep == "last" else "average-last-2")
+    import subprocess
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_ner.py")
+    refused = subprocess.run([sys.executable, script, "--out", str(tmp_path / "no"), "--dev-in-training", "all"],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "--keep last or average" in refused.stderr
+
+
 def test_hyphen_joins_write_two_names_as_a_glued_compound_with_their_own_tags():
     def batch():
         return [sent("le relazioni Cina e Russia", "O O B-LOC O B-LOC"),
@@ -325,8 +387,9 @@ def test_hyphen_joins_write_two_names_as_a_glued_compound_with_their_own_tags():
 
 def test_a_resume_file_from_before_languages_resumes_as_both_languages(tmp_path):
     args = argparse.Namespace(out="o", resume=True, max_stages=0, threads=2, lr=1e-4, languages="it,de",
-                              extra_gold="", hyphen_joins=0.0)
-    before = {k: v for k, v in resume_options(args).items() if k not in ("languages", "extra_gold", "hyphen_joins")}
+                              extra_gold="", hyphen_joins=0.0, dev_in_training="none", keep="select")
+    before = {k: v for k, v in resume_options(args).items()
+              if k not in ("languages", "extra_gold", "hyphen_joins", "dev_in_training", "keep")}
     torch.save({"options": before, "steps": 7}, tmp_path / "resume.pt")
     assert load_resume(torch, str(tmp_path / "resume.pt"), args, 7)["steps"] == 7
     args.languages = "de"

@@ -22,8 +22,12 @@ first stage on a sample of the WikiNEuRal it/de silver sets (`--silver N` senten
 kind-dev,germeval-dev` adds the gold sets that are neither selection nor test sets (KIND FIC and
 ADG dev; GermEval 2014 dev under the CoNLL-2003 German convention); `--hyphen-joins SHARE`
 writes a share of "NAME e NAME" pairs as glued compounds ("Cina-Russia", each name its own
-tag); model selection on KIND WN dev and CoNLL-2003 German dev (never a test split). Neither
-option is in the shipped model's recipe (measured, README: "The recipe").
+tag); `--dev-in-training half` also trains on the first half of the selection sets and selects
+on the second half (an honest measure of what training on them brings), `--dev-in-training
+all` trains on them whole, with the weights to keep named beforehand (`--keep last|average`:
+nothing is left to select on); model selection on KIND WN dev and CoNLL-2003 German dev (never a
+test split). The extra gold sets and the hyphen joins are not in the shipped model's recipe
+(measured, README: "The recipe").
 
 Choices, each tested by training/test_recipe.py:
 * Convention (docs/annotation-guidelines.md): names of countries, cities and regions are LOC
@@ -161,6 +165,11 @@ LANGUAGES = ("it", "de")
 # which `--extra-gold` adds to the training data.
 EXTRA_GOLD = ("kind-dev", "germeval-dev")
 
+# How much of the selection sets (KIND WN dev, CoNLL-2003 German dev) `--dev-in-training` trains
+# on: none; the first half of each (the second half is then the selection set); all of it (no
+# selection set is left: `--keep` says which candidate the run keeps).
+DEV_IN_TRAINING = ("none", "half", "all")
+
 # A tag whose token the loss ignores (label -100): GermEval's `*part` names, whose
 # CoNLL-2003 label depends on the compound ("EU-Kommission" ORG, "SPD-Zeitschrift" MISC).
 IGNORED_TAG = "IGN"
@@ -192,11 +201,27 @@ def read_germeval(path):
     return sents
 
 
-def load_data(data, limit, silver=0, seed=13, languages=LANGUAGES, extra_gold=()):
+def split_dev(dev):
+    """(first halves, second halves) of the selection sets: KIND WN dev cut at its middle
+    sentence (the file is one stream of articles in order), CoNLL-2003 German dev at its middle
+    document (`-DOCSTART-` blocks stay whole). Both are dicts like `dev`; the sentences are the
+    same objects."""
+    kind, conll = dev["kind-wn"], dev["conll-de"]
+    docs = sorted({s["doc"] for s in conll})
+    cut = docs[len(docs) // 2]
+    first = {"kind-wn": kind[: len(kind) // 2], "conll-de": [s for s in conll if s["doc"] < cut]}
+    second = {"kind-wn": kind[len(kind) // 2:], "conll-de": [s for s in conll if s["doc"] >= cut]}
+    return first, second
+
+
+def load_data(data, limit, silver=0, seed=13, languages=LANGUAGES, extra_gold=(), dev_in_training="none"):
     """(train, silver, dev, harmonised count, gazetteer size). `languages` keeps the training
     sentences of those languages only (the place list and the dev sets stay whole);
     `extra_gold` (names of EXTRA_GOLD) adds those gold sets to the training sentences (the
-    place list stays the training sets')."""
+    place list stays the training sets'). `dev_in_training` (DEV_IN_TRAINING) adds the first
+    half of the selection sets to the training sentences and returns the second half as `dev`
+    ("half"), or adds them whole and returns them as `dev` too ("all": its scores are then on
+    trained-on data)."""
     d = os.path.join(data, "ner")
     kind = []
     for part in ("WN", "FIC", "ADG"):
@@ -217,6 +242,11 @@ def load_data(data, limit, silver=0, seed=13, languages=LANGUAGES, extra_gold=()
         sources.append(read_germeval(f"{d}/de/germeval2014/dev.tsv"))
     n = harmonise(kind, places)
     harmonise(dev["kind-wn"], places)  # model selection under Postilla's convention
+    if dev_in_training != "none":
+        trained, held_out = split_dev(dev) if dev_in_training == "half" else (dev, dev)
+        # copies, with their own document ids below; KIND WN dev is harmonised like KIND train
+        sources += [[dict(s) for s in trained["kind-wn"]], [dict(s) for s in trained["conll-de"]]]
+        dev = held_out
     # documents: a distinct id per source file (and per -DOCSTART- block within it)
     for source, sents in enumerate(sources):
         for s in sents:
@@ -720,9 +750,10 @@ def load_resume(torch, path, args, total):
     if not os.path.exists(path):
         raise SystemExit(f"{path}: nothing to resume (no epoch of this run finished)")
     saved = torch.load(path, map_location="cpu")
-    # a run started before --languages (--extra-gold, --hyphen-joins) existed trained on both
-    # languages (no extra set, no hyphen joins)
-    saved["options"] = {"languages": ",".join(LANGUAGES), "extra_gold": "", "hyphen_joins": 0.0, **saved["options"]}
+    # a run started before --languages (--extra-gold, --hyphen-joins, --dev-in-training, --keep)
+    # existed trained on both languages (no extra set, no hyphen joins, no dev data, kept the best)
+    saved["options"] = {"languages": ",".join(LANGUAGES), "extra_gold": "", "hyphen_joins": 0.0,
+                        "dev_in_training": "none", "keep": "select", **saved["options"]}
     if saved["options"] != resume_options(args) or saved["steps"] != total:
         raise SystemExit(f"{path}: written by a run with other options ({saved['options']}); "
                          "resume with the same command")
@@ -769,6 +800,14 @@ def main():
                     help="also train on these gold sets, comma-separated: kind-dev (KIND FIC and ADG dev, Italian) "
                          "and germeval-dev (GermEval 2014 dev, German, mapped to the CoNLL-2003 convention); "
                          "neither is a selection or test set")
+    ap.add_argument("--dev-in-training", choices=DEV_IN_TRAINING, default="none",
+                    help="also train on the selection sets: none; half (the first half of KIND WN dev and of "
+                         "CoNLL-2003 German dev's documents; the second halves select); all (nothing is held out: "
+                         "needs --keep last or average)")
+    ap.add_argument("--keep", choices=("select", "last", "average"), default="select",
+                    help="the weights the run saves: select (the candidate with the best dev selection), last (the "
+                         "last epoch), average (the average of the last epoch with the one before, or with the "
+                         "--init start)")
     ap.add_argument("--hyphen-joins", type=float, default=0.0,
                     help="share of 'NAME e/und NAME' pairs (LOC, PER) written as glued hyphenated compounds "
                          "('Cina-Russia'), each name with its own tag (0: none)")
@@ -791,6 +830,10 @@ def main():
         ap.error(f"--languages: a comma-separated subset of {','.join(LANGUAGES)}, not {args.languages!r}")
     if not 0.0 <= args.hyphen_joins <= 1.0:
         ap.error(f"--hyphen-joins: a share between 0 and 1, not {args.hyphen_joins}")
+    if args.dev_in_training == "all" and args.keep == "select":
+        ap.error("--dev-in-training all leaves no selection set: name the weights to keep with --keep last or average")
+    if args.keep == "average" and args.epochs < 2 and not args.init:
+        ap.error("--keep average needs two epochs, or one and an --init start, to average")
     extra_gold = tuple(x for x in args.extra_gold.split(",") if x)
     if any(x not in EXTRA_GOLD for x in extra_gold):
         ap.error(f"--extra-gold: a comma-separated subset of {','.join(EXTRA_GOLD)}, not {args.extra_gold!r}")
@@ -804,7 +847,8 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     started = time.time()
     train, silver, dev, harmonised, n_places = load_data(args.data, args.limit, args.silver, args.seed,
-                                                         tuple(args.languages.split(",")), extra_gold)
+                                                         tuple(args.languages.split(",")), extra_gold,
+                                                         args.dev_in_training)
     joined = join_names_with_hyphens(train, args.hyphen_joins, args.seed) if args.hyphen_joins else 0
     tokenizer = AutoTokenizer.from_pretrained(args.base)
     enc_train = encode_sentences(tokenizer, train, args.seed, args.news_share)
@@ -812,6 +856,7 @@ def main():
     n_tokens = sum(len(e["ids"]) for e in enc_train)
     bf16 = args.precision == "bf16" or (args.precision == "auto" and bf16_supported(torch, args.device))
     print(json.dumps({"train_sentences": len(train), "train_tokens": n_tokens, "silver_sentences": len(silver),
+                      "dev_sentences": {k: len(v) for k, v in dev.items()}, "dev_in_training": args.dev_in_training,
                       "hyphen_joined_pairs": joined,
                       "kind_org_to_loc": harmonised, "places": n_places, "bf16": bf16,
                       "threads": torch.get_num_threads(), "tokenize_seconds": round(time.time() - started, 1)}), flush=True)
@@ -899,7 +944,7 @@ def main():
         torch.save({"stage": stage, "state": state, "scores": scores}, os.path.join(args.out, f"checkpoint-{stage}.pt"))
         history.append(scores)
         print(json.dumps({"dev": scores}), flush=True)
-        if best is None or scores["selection"] > best["selection"]:
+        if best is None or scores["selection"] > best["selection"] or (args.keep == "last" and stage == stages[-1]):
             best, best_state = scores, state
         if stage.startswith("gold"):
             states.append(state)
@@ -911,7 +956,7 @@ def main():
                 scores = {"stage": "average-last-2", "step": step, **evaluate(torch, model, tokenizer, dev, args.device, args.max_length)}
             history.append(scores)
             print(json.dumps({"dev": scores}), flush=True)
-            if scores["selection"] > best["selection"]:
+            if args.keep == "average" or (args.keep == "select" and scores["selection"] > best["selection"]):
                 best, best_state = scores, averaged
         save_resume(torch, resume_path, {
             "options": resume_options(args), "steps": total, "done_stages": k + 1, "step": step,
