@@ -38,6 +38,7 @@ pub mod embed;
 pub mod error;
 pub mod lang;
 pub mod model;
+pub mod names;
 pub mod ner;
 pub mod run;
 pub mod runtime;

@@ -1,7 +1,5 @@
 //! Device selection (`--device cpu|cuda`).
 
-use std::str::FromStr;
-
 use crate::error::ModelError;
 
 /// Where the model runs.
@@ -26,13 +24,4 @@ impl DeviceChoice {
     }
 }
 
-impl FromStr for DeviceChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "cpu" => Ok(DeviceChoice::Cpu),
-            "cuda" => Ok(DeviceChoice::Cuda),
-            other => Err(format!("unknown device {other:?} (expected cpu or cuda)")),
-        }
-    }
-}
+crate::names::named_values!(DeviceChoice, "device", [Cpu => "cpu", Cuda => "cuda"]);

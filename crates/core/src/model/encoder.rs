@@ -82,17 +82,7 @@ pub enum MatmulKernel {
     OneDnn,
 }
 
-impl std::str::FromStr for MatmulKernel {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "auto" => Ok(MatmulKernel::Auto),
-            "blas" => Ok(MatmulKernel::Blas),
-            "onednn" => Ok(MatmulKernel::OneDnn),
-            other => Err(format!("unknown matmul kernel {other:?} (expected auto, blas or onednn)")),
-        }
-    }
-}
+crate::names::named_values!(MatmulKernel, "matmul kernel", [Auto => "auto", Blas => "blas", OneDnn => "onednn"]);
 
 impl MatmulKernel {
     /// The kernel actually used on `device` for a processor whose `/proc/cpuinfo` `vendor_id`

@@ -28,7 +28,6 @@
 //!   [`Precision::default`] (the topic encoder's default) is fp32.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -51,16 +50,6 @@ pub enum Precision {
 }
 
 impl Precision {
-    /// The name used on the command line and in provenance.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Precision::Fp32 => "fp32",
-            Precision::Bf16 => "bf16",
-            Precision::Int8 => "int8",
-            Precision::Auto => "auto",
-        }
-    }
-
     /// The precision that runs for this choice on `device` with a processor whose
     /// `/proc/cpuinfo` `flags` line is `cpu_flags`: [`Precision::Auto`] becomes int8 on CPUs
     /// with VNNI instructions (`avx512_vnni` or `avx_vnni`: int8 measured fastest and within
@@ -144,16 +133,4 @@ impl fmt::Display for Precision {
     }
 }
 
-impl FromStr for Precision {
-    type Err = String;
-    /// `auto`, `fp32`, `bf16` or `int8`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "fp32" => Ok(Precision::Fp32),
-            "bf16" => Ok(Precision::Bf16),
-            "int8" => Ok(Precision::Int8),
-            "auto" => Ok(Precision::Auto),
-            other => Err(format!("unknown precision {other:?} (expected auto, fp32, bf16 or int8)")),
-        }
-    }
-}
+crate::names::named_values!(Precision, "precision", [Auto => "auto", Fp32 => "fp32", Bf16 => "bf16", Int8 => "int8"]);

@@ -41,6 +41,7 @@
 //!    never widens a span.
 
 use super::labels::{LabelSet, TagPrefix};
+use crate::names::named_values;
 
 /// How the probabilities of a word's subword tokens become one word label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -55,28 +56,7 @@ pub enum Aggregation {
     Max,
 }
 
-impl std::str::FromStr for Aggregation {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "first" => Ok(Aggregation::First),
-            "average" => Ok(Aggregation::Average),
-            "max" => Ok(Aggregation::Max),
-            other => Err(format!("unknown aggregation {other:?} (expected first, average or max)")),
-        }
-    }
-}
-
-impl Aggregation {
-    /// The name used on the command line and in provenance.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Aggregation::First => "first",
-            Aggregation::Average => "average",
-            Aggregation::Max => "max",
-        }
-    }
-}
+named_values!(Aggregation, "aggregation", [First => "first", Average => "average", Max => "max"]);
 
 /// How word boundaries are found (step 1 of the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,26 +79,7 @@ pub enum WordBoundaries {
     HuggingFace,
 }
 
-impl std::str::FromStr for WordBoundaries {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "punctuation" => Ok(WordBoundaries::Punctuation),
-            "huggingface" => Ok(WordBoundaries::HuggingFace),
-            other => Err(format!("unknown word boundaries {other:?} (expected punctuation or huggingface)")),
-        }
-    }
-}
-
-impl WordBoundaries {
-    /// The name used on the command line and in provenance.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WordBoundaries::Punctuation => "punctuation",
-            WordBoundaries::HuggingFace => "huggingface",
-        }
-    }
-}
+named_values!(WordBoundaries, "word boundaries", [Punctuation => "punctuation", HuggingFace => "huggingface"]);
 
 /// How the word labels become entities (step 3 of the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -135,26 +96,7 @@ pub enum Decoding {
     Viterbi,
 }
 
-impl std::str::FromStr for Decoding {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "greedy" => Ok(Decoding::Greedy),
-            "viterbi" => Ok(Decoding::Viterbi),
-            other => Err(format!("unknown decoding {other:?} (expected viterbi or greedy)")),
-        }
-    }
-}
-
-impl Decoding {
-    /// The name used on the command line and in provenance.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decoding::Greedy => "greedy",
-            Decoding::Viterbi => "viterbi",
-        }
-    }
-}
+named_values!(Decoding, "decoding", [Viterbi => "viterbi", Greedy => "greedy"]);
 
 /// Whether `c` is punctuation (Unicode general category P*).
 pub fn is_punctuation(c: char) -> bool {

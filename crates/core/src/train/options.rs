@@ -157,16 +157,7 @@ pub enum TrainPrecision {
     Bf16,
 }
 
-impl std::str::FromStr for TrainPrecision {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "fp32" => Ok(TrainPrecision::Fp32),
-            "bf16" => Ok(TrainPrecision::Bf16),
-            other => Err(format!("unknown training precision {other:?} (expected fp32 or bf16)")),
-        }
-    }
-}
+crate::names::named_values!(TrainPrecision, "training precision", [Fp32 => "fp32", Bf16 => "bf16"]);
 
 /// `SCOPE:TYPE[,TYPE]`: in the documents of `SCOPE` (a language code such as `it`, matched
 /// against the record's `lang` or, when it has none, the detected language; or a training

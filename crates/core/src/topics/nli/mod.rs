@@ -41,16 +41,7 @@ pub enum ChunkAggregation {
     Max,
 }
 
-impl std::str::FromStr for ChunkAggregation {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "mean" => Ok(ChunkAggregation::Mean),
-            "max" => Ok(ChunkAggregation::Max),
-            o => Err(format!("unknown aggregation {o:?} (mean or max)")),
-        }
-    }
-}
+crate::names::named_values!(ChunkAggregation, "aggregation", [Mean => "mean", Max => "max"]);
 
 /// Options of the NLI method.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
