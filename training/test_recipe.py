@@ -16,7 +16,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
 
-from train_ner import (DATA, IGNORED_TAG, split_dev, LABELS, germeval_tag, join_names_with_hyphens, load_data, read_conll, load_resume, resume_options, viterbi_tags, bucketed_batches, parameter_groups, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
+from train_ner import (DATA, IGNORED_TAG, bf16_supported, split_dev, LABELS, germeval_tag, join_names_with_hyphens, load_data, read_conll, load_resume, resume_options, viterbi_tags, bucketed_batches, parameter_groups, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
                        place_gazetteer, strict_f1, token_word_labels, window_plan, word_starts)
 
 
@@ -399,6 +399,16 @@ def test_a_resume_file_from_before_languages_resumes_as_both_languages(tmp_path)
         assert "other options" in str(refused)
     else:
         raise AssertionError("a run over both languages resumed as a German-only one")
+
+
+def test_auto_precision_picks_bf16_only_where_it_was_measured_faster():
+    def cpu(vendor, flags):
+        return f"processor\t: 0\nvendor_id\t: {vendor}\nflags\t\t: fpu sse2 avx2 {flags}\n\nprocessor\t: 1\n"
+    assert bf16_supported(torch, "cpu", cpu("AuthenticAMD", "avx512f avx512_bf16 avx512_vnni"))
+    assert not bf16_supported(torch, "cpu", cpu("GenuineIntel", "avx512f avx512_bf16 avx512_fp16 avx512_vnni"))
+    assert bf16_supported(torch, "cpu", cpu("GenuineIntel", "avx512f avx512_bf16 amx_bf16 amx_tile"))
+    assert not bf16_supported(torch, "cpu", cpu("AuthenticAMD", "avx512f avx2"))
+    assert not bf16_supported(torch, "cpu", "")
 
 
 def test_greedy_soup_adds_an_ingredient_only_when_the_dev_score_does_not_fall():

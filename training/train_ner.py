@@ -48,8 +48,10 @@ Choices, each tested by training/test_recipe.py:
 * Document context: a share of the training examples (`--single-share`, default 0.3) are single
   sentences, the others windows of consecutive sentences of one document (up to
   `--max-length` tokens), like the windows Postilla predicts on.
-* Length-bucketed batches of about `--batch-tokens` tokens; bf16 autocast on CPU (fp32 weights
-  and optimiser) where the processor supports it; the tokenizer pass is done once.
+* Length-bucketed batches of about `--batch-tokens` tokens; under `--precision auto`, bf16
+  autocast on CPU (fp32 weights and optimiser) where it was measured faster (AMD processors with
+  AVX512-BF16, processors with AMX; not an Intel Xeon with AVX512-BF16 alone); the tokenizer
+  pass is done once.
 Model selection: after every epoch, strict entity-level micro-F1 on KIND WN dev (under
 Postilla's convention, PER/ORG/LOC) and CoNLL-2003 German dev (all four types), both sentence by
 sentence and, for CoNLL (which has documents), through Postilla's document windows, decoded as
@@ -710,14 +712,26 @@ def parameter_groups(model, lr, layer_decay):
     return [groups[k] for k in sorted(groups)]
 
 
-def bf16_supported(torch, device):
+def bf16_supported(torch, device, cpuinfo=None):
+    """Whether `--precision auto` trains under bf16 autocast: on GPUs that support it, and on
+    processors where it was measured faster than fp32 (`cpuinfo`: /proc/cpuinfo's text). Those
+    are AMD processors with AVX512-BF16 (a 2-core EPYC: 1,530 against 840 tokens/s) and
+    processors with AMX; an Intel Xeon with AVX512-BF16 but no AMX ran bf16 slower (675 against
+    941 tokens/s), so it trains in fp32."""
     if device != "cpu":
         return device.startswith("cuda") and torch.cuda.is_bf16_supported()
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    if cpuinfo is None:
+        try:
+            cpuinfo = open("/proc/cpuinfo").read()
+        except OSError:
+            return False
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[-1].split())
+            break
+    amd = "AuthenticAMD" in cpuinfo
+    return "amx_bf16" in flags or ("avx512_bf16" in flags and amd)
 
 
 def trained_state(model):
