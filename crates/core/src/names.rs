@@ -1,6 +1,7 @@
 //! Names of option values. One table per fieldless enum gives its `FromStr` (what the command
-//! line and configuration accept), its `as_str` (what provenance records) and its `NAMES`, so
-//! the three cannot drift apart.
+//! line accepts), its `as_str` (what provenance records) and its `NAMES`, so the three cannot
+//! drift apart; `crates/core/tests/option_names.rs` checks them against the serde names that
+//! configuration files use.
 
 /// The names as an English list of alternatives: `a`, `a or b`, `a, b or c`.
 ///
