@@ -138,12 +138,22 @@ def smoke_train(out, *extra):
     return done.stdout
 
 
+def written_weights(out):
+    """The trained weights a run or a soup wrote to `out` (its `trained-*` safetensors files),
+    merged into one name -> tensor map."""
+    from safetensors.torch import load_file
+    weights = {}
+    for name in sorted(os.listdir(out)):
+        if name.startswith("trained-"):
+            weights.update(load_file(str(out / name)))
+    return weights
+
+
 def test_a_cut_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     """A two-epoch smoke run on the real data and base model, against the same run stopped after
     its first epoch (`--max-stages 1`) and continued with `--resume`: same dev history, same
     selection, byte-identical weights."""
     import subprocess
-    from safetensors.torch import load_file
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     base = os.path.join(root, "models", "e5-small")
     data = DATA
@@ -163,14 +173,7 @@ def test_a_cut_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     resumed = train(tmp_path / "cut", "--resume")
     assert '"resumed"' in resumed and '"after_stage": "gold-1"' in resumed
 
-    def weights(out):
-        state = {}
-        for name in sorted(os.listdir(out)):
-            if name.startswith("trained-"):
-                state.update(load_file(os.path.join(out, name)))
-        return state
-
-    whole, again = weights(tmp_path / "whole"), weights(tmp_path / "cut")
+    whole, again = written_weights(tmp_path / "whole"), written_weights(tmp_path / "cut")
     assert whole.keys() == again.keys() and whole
     for name in whole:
         assert torch.equal(whole[name], again[name]), name
@@ -328,22 +331,13 @@ def test_keep_saves_the_last_epoch_or_the_average_whatever_the_dev_scores(tmp_pa
     """`--keep last` and `--keep average` write the last epoch's weights, or the average of the
     last two, even where the dev selection would pick another (what a run that trains on the
     dev sets must do); `--dev-in-training all` without them is refused."""
-    from safetensors.torch import load_file
-
-    def written(out):
-        w = {}
-        for name in sorted(os.listdir(out)):
-            if name.startswith("trained-"):
-                w.update(load_file(str(out / name)))
-        return w
-
     for keep in ("last", "average"):
         out = tmp_path / keep
         smoke_train(out, "--keep", keep)
         states = [torch.load(out / f"checkpoint-gold-{e}.pt", map_location="cpu", weights_only=True)["state"]
                   for e in (1, 2)]
         expected = states[1] if keep == "last" else {n: (states[0][n] + states[1][n]) / 2 for n in states[0]}
-        w = written(out)
+        w = written_weights(out)
         assert w.keys() == expected.keys()
         for name, tensor in w.items():
             assert torch.equal(tensor, expected[name].half()), (keep, name)
@@ -444,7 +438,6 @@ def test_soup_of_a_smoke_run_packages_like_a_run(tmp_path):
     of the kept ingredients (fp16), its log scores every ingredient and trial, and
     train_ner.py's --init reads it as a packaged model."""
     import subprocess
-    from safetensors.torch import load_file
     from train_ner import load_initial
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     run = tmp_path / "run"
@@ -458,10 +451,7 @@ def test_soup_of_a_smoke_run_packages_like_a_run(tmp_path):
     assert [h["stage"] for h in log["dev"]] == ["ingredient", "ingredient", "soup-trial"]
     kept = log["soup"]["kept"]
     states = [torch.load(p, map_location="cpu", weights_only=True)["state"] for p in kept]
-    written = {}
-    for name in sorted(os.listdir(out)):
-        if name.startswith("trained-"):
-            written.update(load_file(str(out / name)))
+    written = written_weights(out)
     assert written.keys() == states[0].keys()
     for name, tensor in written.items():
         expected = (sum(s[name] for s in states) / len(states)).half()
