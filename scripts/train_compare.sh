@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Wall time and dev F1 of the default NER model's recipe run by training/train_ner.py (the
-# first command of `just train-ner`: 2 epochs, fp32) and by `postilla train ner`
+# Wall time and dev F1 of the default NER model's recipe run by training/train_ner.py (stage 1's
+# settings, `just train-ner-stage1`, for 2 epochs, fp32) and by `postilla train ner`
 # (scripts/train_ner_postilla.sh, the same recipe), back to back on this machine. Each wall
 # time runs from the command's start to its end, data preparation, dev evaluations and saving
 # included. Both models are scored by the recipe's own evaluation (training/train_ner.py

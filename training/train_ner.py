@@ -4,10 +4,15 @@ fine-tuned from models/e5-small on the gold training sets of ../shared/data, on 
 
     python3 training/train_ner.py --out OUT_DIR [--limit N] [--epochs E] [--threads T] [--device cuda]
 
-The default NER model, in four stages: one run from scratch (`just train-ner`, 128 minutes on
-a 2-core Intel Xeon in fp32), then two continuation epochs (`just ner-continue`, 38 and 33
-minutes on a 2-core AMD EPYC), then a greedy weight soup of finished models chosen on dev
-(training/soup.py, `just ner-soup`; its ingredients and command are in models/ner-it-de/README.md):
+The recipe's single run (`just train-ner`, about 130 minutes on an idle 2-core Intel Xeon in
+fp32): five epochs from scratch with layer-wise learning-rate decay:
+    python3 training/train_ner.py --out .local/ner-llrd --epochs 5 --lr 2e-4 --layer-decay 0.9 --precision fp32 \
+        --compact --threads 2
+The shipped model (stage 5) is the greedy weight soup (training/soup.py, `just ner-soup`) of that
+run and stage 4, which came in four stages: one run from scratch (`just train-ner-stage1`, 128
+minutes on a 2-core Intel Xeon), two continuation epochs (`just ner-continue`, 38 and 33 minutes
+on a 2-core AMD EPYC) and a greedy soup of finished models chosen on dev (every ingredient and
+command in models/ner-it-de/README.md):
     python3 training/train_ner.py --out .local/ner-train --epochs 5 --lr 1e-4 --precision fp32 --compact --threads 2
     python3 training/train_ner.py --out .local/ner-train-c1 --init .local/ner-train --epochs 1 --lr 3e-5 --seed 17 \
         --precision fp32 --compact --threads 2
