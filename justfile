@@ -116,10 +116,9 @@ bench: setup setup-test-env
 # the average of the last two, into .local/ner-llrd (about 130 minutes on an idle 2-core Intel
 # Xeon, about four hours on a 2-core AMD EPYC). A cut-off run continues with `just train-ner
 # --resume` (`--max-stages K` stops after K epochs). Its selected weights alone score 0.8687 on
-# the dev selection; the shipped model (0.8696) is its greedy soup with stage 4, the chain of
-# earlier runs below (models/ner-it-de/README.md, *Recipe*): `just ner-soup .local/ner-soup2
-# models/ner-it-de .local/ner-llrd` with stage 4 in models/ner-it-de, then `just ner-package
-# .local/ner-soup2`.
+# the dev selection; the shipped model (stage 6, 0.8700) is a greedy soup of it with stage 4,
+# the chain of earlier runs below: ¼ stage 4 + ¾ this run (models/ner-it-de/README.md, *Recipe*,
+# has every soup command), packaged with `just ner-package .local/ner-soup3`.
 # The default NER model's training run (5 epochs, layer-wise lr decay).
 train-ner *args: setup setup-test-env
     mkdir -p .local/ner-llrd
