@@ -154,8 +154,8 @@ ner-soup out *ingredients: setup setup-test-env
     mkdir -p {{out}}
     .local/venv/bin/python training/soup.py --out {{out}} --threads 2 {{ingredients}} 2>&1 | tee -a {{out}}/log
 
-# Rebuilds the model directory from them and pins its manifest (models/ner-it-de.manifest.json);
-# RUN defaults to `just train-ner`'s directory.
+# After the copy, `postilla models build` rebuilds the model directory and its manifest is pinned
+# (models/ner-it-de.manifest.json); RUN defaults to `just train-ner`'s directory.
 # Copies a training run's or a soup's compact weights into models/ner-it-de.
 ner-package run=".local/ner-llrd": setup
     .local/venv/bin/python training/package_ner.py {{run}}

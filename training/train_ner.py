@@ -8,8 +8,8 @@ The recipe's single run (`just train-ner`, about 130 minutes on an idle 2-core I
 fp32): five epochs from scratch with layer-wise learning-rate decay:
     python3 training/train_ner.py --out .local/ner-llrd --epochs 5 --lr 2e-4 --layer-decay 0.9 --precision fp32 \
         --compact --threads 2
-The shipped model (stage 5) is the greedy weight soup (training/soup.py, `just ner-soup`) of that
-run and stage 4, which came in four stages: one run from scratch (`just train-ner-stage1`, 128
+The shipped model (stage 6) is a greedy weight soup (training/soup.py, `just ner-soup`) of that
+run and stage 4, ¼ stage 4 + ¾ the run; stage 4 came in four stages: one run from scratch (`just train-ner-stage1`, 128
 minutes on a 2-core Intel Xeon), two continuation epochs (`just ner-continue`, 38 and 33 minutes
 on a 2-core AMD EPYC) and a greedy soup of finished models chosen on dev (every ingredient and
 command in models/ner-it-de/README.md):
