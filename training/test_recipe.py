@@ -16,7 +16,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
 
-from train_ner import (DATA, IGNORED_TAG, bf16_supported, split_dev, LABELS, germeval_tag, join_names_with_hyphens, load_data, read_conll, load_resume, resume_options, viterbi_tags, bucketed_batches, parameter_groups, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
+from train_ner import (DATA, IGNORED_TAG, bf16_supported, ema_decay, ema_update, parse_ema, split_dev, LABELS, germeval_tag, join_names_with_hyphens, load_data, read_conll, load_resume, resume_options, viterbi_tags, bucketed_batches, parameter_groups, build_text, harmonise, loss_fn, make_examples,  # noqa: E402
                        place_gazetteer, strict_f1, token_word_labels, window_plan, word_starts)
 
 
@@ -162,15 +162,15 @@ def test_a_cut_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     script = os.path.join(root, "training", "train_ner.py")
     train = smoke_train
 
-    train(tmp_path / "whole")
-    cut = train(tmp_path / "cut", "--max-stages", "1")
+    train(tmp_path / "whole", "--ema", "0.9")
+    cut = train(tmp_path / "cut", "--max-stages", "1", "--ema", "0.9")
     assert '"stopped_after_stage": "gold-1"' in cut and not (tmp_path / "cut" / "training-log.json").exists()
     # other options are refused, naming the file
     refused = subprocess.run([sys.executable, script, "--out", str(tmp_path / "cut"), "--limit", "48", "--epochs", "3",
                               "--max-length", "128", "--batch-tokens", "256", "--precision", "fp32", "--compact",
                               "--resume"], capture_output=True, text=True)
     assert refused.returncode != 0 and "resume.pt" in refused.stderr and "other options" in refused.stderr
-    resumed = train(tmp_path / "cut", "--resume")
+    resumed = train(tmp_path / "cut", "--resume", "--ema", "0.9")
     assert '"resumed"' in resumed and '"after_stage": "gold-1"' in resumed
 
     whole, again = written_weights(tmp_path / "whole"), written_weights(tmp_path / "cut")
@@ -181,6 +181,13 @@ def test_a_cut_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     log_again = json.load(open(tmp_path / "cut" / "training-log.json"))
     assert log_whole["dev"] == log_again["dev"] and log_whole["selected"] == log_again["selected"]
     assert len(log_again["segments_minutes"]) == 2
+    # the moving average (--ema) is carried across the cut too, and scored as a candidate
+    assert [d["stage"] for d in log_whole["dev"]] == ["gold-1", "gold-2", "average-last-2", "ema-0.9"]
+    ema_whole = torch.load(tmp_path / "whole" / "checkpoint-ema-0.9.pt")["state"]
+    ema_again = torch.load(tmp_path / "cut" / "checkpoint-ema-0.9.pt")["state"]
+    assert ema_whole.keys() == whole.keys()
+    for name in ema_whole:
+        assert torch.equal(ema_whole[name], ema_again[name]), name
     assert not (tmp_path / "cut" / "resume.pt").exists(), "a finished run removes resume.pt"
 
     # a continuation (`--init` a finished compact run) scores its starting point anew before
@@ -232,6 +239,31 @@ def test_viterbi_tags_is_the_best_well_formed_sequence():
     rossi[b_per] = 0.05
     assert viterbi_tags([anna, rossi]) == ["B-PER", "I-PER"]
     assert viterbi_tags([anna, rossi], breaks={1}) == ["O", "B-PER"]
+
+
+def test_ema_averages_the_trained_weights_with_a_warm_up():
+    """`--ema d`: after update t the average is d_t * average + (1 - d_t) * weights, with
+    d_t = min(d, (1 + t) / (10 + t)); frozen parameters are not averaged; bad decays refused."""
+    assert ema_decay(0.999, 1) == 2 / 11 and ema_decay(0.999, 10**6) == 0.999
+    assert parse_ema("") == [] and parse_ema("0.999, 0.9995") == [0.999, 0.9995]
+    for bad in ("1.0", "0", "-0.5"):
+        try:
+            parse_ema(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"--ema {bad} accepted")
+    model = torch.nn.Linear(2, 1)
+    model.bias.requires_grad_(False)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 2.0]]))
+    averages = {"weight": torch.zeros(1, 2)}
+    ema_update(torch, averages, model, 0.5, 1)  # d_1 = min(0.5, 2/11) = 2/11
+    assert torch.allclose(averages["weight"], torch.tensor([[9 / 11, 18 / 11]]))
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[3.0, 0.0]]))
+    ema_update(torch, averages, model, 0.5, 100)  # d = 0.5
+    assert torch.allclose(averages["weight"], torch.tensor([[0.5 * 9 / 11 + 1.5, 9 / 11]]))
+    assert set(averages) == {"weight"}
 
 
 def test_layer_decay_groups_learning_rates_by_depth():
@@ -381,9 +413,9 @@ def test_hyphen_joins_write_two_names_as_a_glued_compound_with_their_own_tags():
 
 def test_a_resume_file_from_before_languages_resumes_as_both_languages(tmp_path):
     args = argparse.Namespace(out="o", resume=True, max_stages=0, threads=2, lr=1e-4, languages="it,de",
-                              extra_gold="", hyphen_joins=0.0, dev_in_training="none", keep="select")
+                              extra_gold="", hyphen_joins=0.0, dev_in_training="none", keep="select", ema="")
     before = {k: v for k, v in resume_options(args).items()
-              if k not in ("languages", "extra_gold", "hyphen_joins", "dev_in_training", "keep")}
+              if k not in ("languages", "extra_gold", "hyphen_joins", "dev_in_training", "keep", "ema")}
     torch.save({"options": before, "steps": 7}, tmp_path / "resume.pt")
     assert load_resume(torch, str(tmp_path / "resume.pt"), args, 7)["steps"] == 7
     args.languages = "de"

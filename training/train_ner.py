@@ -743,6 +743,31 @@ def trained_state(model):
     return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
 
 
+def parse_ema(text):
+    """The decays of `--ema` ("0.999,0.9995") as floats, each in (0, 1); "" gives none."""
+    decays = [float(x) for x in text.split(",") if x.strip()]
+    if any(not 0.0 < d < 1.0 for d in decays):
+        raise ValueError(f"--ema: decays between 0 and 1, not {text!r}")
+    return decays
+
+
+def ema_decay(decay, updates):
+    """The decay of the `updates`-th update of an exponential moving average (counted from 1):
+    `decay`, but at most (1 + updates) / (10 + updates), so that the starting weights do not
+    linger in a long average (the warm-up of timm's ModelEmaV2)."""
+    return min(decay, (1.0 + updates) / (10.0 + updates))
+
+
+def ema_update(torch, averages, model, decay, updates):
+    """One update of the exponential moving averages `averages` {name: fp32 tensor} towards the
+    model's trained parameters: average <- d * average + (1 - d) * parameter, d = ema_decay."""
+    d = ema_decay(decay, updates)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n in averages:
+                averages[n].mul_(d).add_(p.detach().to(averages[n].device, torch.float32), alpha=1.0 - d)
+
+
 def load_state(torch, model, state):
     with torch.no_grad():
         for n, p in model.named_parameters():
@@ -769,10 +794,11 @@ def load_resume(torch, path, args, total):
     if not os.path.exists(path):
         raise SystemExit(f"{path}: nothing to resume (no epoch of this run finished)")
     saved = torch.load(path, map_location="cpu")
-    # a run started before --languages (--extra-gold, --hyphen-joins, --dev-in-training, --keep)
-    # existed trained on both languages (no extra set, no hyphen joins, no dev data, kept the best)
+    # a run started before --languages (--extra-gold, --hyphen-joins, --dev-in-training, --keep,
+    # --ema) existed trained on both languages (no extra set, no hyphen joins, no dev data, kept
+    # the best, no moving average)
     saved["options"] = {"languages": ",".join(LANGUAGES), "extra_gold": "", "hyphen_joins": 0.0,
-                        "dev_in_training": "none", "keep": "select", **saved["options"]}
+                        "dev_in_training": "none", "keep": "select", "ema": "", **saved["options"]}
     if saved["options"] != resume_options(args) or saved["steps"] != total:
         raise SystemExit(f"{path}: written by a run with other options ({saved['options']}); "
                          "resume with the same command")
@@ -827,6 +853,10 @@ def main():
                     help="the weights the run saves: select (the candidate with the best dev selection), last (the "
                          "last epoch), average (the average of the last epoch with the one before, or with the "
                          "--init start)")
+    ap.add_argument("--ema", default="",
+                    help="comma-separated decays (e.g. 0.999,0.9995) of exponential moving averages of the "
+                         "trained weights, updated after every step; after the last epoch each average is "
+                         "scored on dev and competes in the selection as ema-<decay>")
     ap.add_argument("--hyphen-joins", type=float, default=0.0,
                     help="share of 'NAME e/und NAME' pairs (LOC, PER) written as glued hyphenated compounds "
                          "('Cina-Russia'), each name with its own tag (0: none)")
@@ -853,6 +883,10 @@ def main():
         ap.error("--dev-in-training all leaves no selection set: name the weights to keep with --keep last or average")
     if args.keep == "average" and args.epochs < 2 and not args.init:
         ap.error("--keep average needs two epochs, or one and an --init start, to average")
+    try:
+        ema_decays = parse_ema(args.ema)
+    except ValueError as err:
+        ap.error(str(err))
     extra_gold = tuple(x for x in args.extra_gold.split(",") if x)
     if any(x not in EXTRA_GOLD for x in extra_gold):
         ap.error(f"--extra-gold: a comma-separated subset of {','.join(EXTRA_GOLD)}, not {args.extra_gold!r}")
@@ -897,6 +931,8 @@ def main():
         print(json.dumps({"init": args.init, "init_stage": initial["stage"], "init_dev_stored": stored,
                           "init_dev": initial["scores"]}), flush=True)
     params = [p for p in model.parameters() if p.requires_grad]
+    # exponential moving averages of the trained weights (--ema), from the starting weights on
+    emas = {d: {n: t.to(args.device) for n, t in trained_state(model).items()} for d in ema_decays}
     opt = torch.optim.AdamW(parameter_groups(model, args.lr, args.layer_decay))
     max_content = args.max_length - 2
     # stages: the silver pass (if any), then the gold epochs; batches are drawn per stage
@@ -930,6 +966,7 @@ def main():
         step, losses, seen_tokens = saved["step"], saved["losses"], saved["seen_tokens"]
         history, best, best_state, states = saved["history"], saved["best"], saved["best_state"], saved["states"]
         done_stages, earlier_minutes = saved["done_stages"], saved["minutes"]
+        emas = {d: {n: t.to(args.device) for n, t in avg.items()} for d, avg in saved.get("emas", {}).items()}
         print(json.dumps({"resumed": resume_path, "after_stage": stages[done_stages - 1], "step": step}), flush=True)
     seen_at_start = seen_tokens
     for k, stage in enumerate(stages):
@@ -948,6 +985,8 @@ def main():
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step(); sched.step(); opt.zero_grad()
             losses.append(loss.item()); step += 1
+            for decay, averages in emas.items():
+                ema_update(torch, averages, model, decay, step)
             seen_tokens += int(mask.sum())
             if step % 50 == 0 or step == total:
                 elapsed = time.time() - start
@@ -977,11 +1016,26 @@ def main():
             print(json.dumps({"dev": scores}), flush=True)
             if args.keep == "average" or (args.keep == "select" and scores["selection"] > best["selection"]):
                 best, best_state = scores, averaged
+        if emas and stage == stages[-1]:
+            # the moving averages, scored after the last epoch; each is a candidate
+            for decay, averages in emas.items():
+                averaged = {n: t.to("cpu", copy=True) for n, t in averages.items()}
+                load_state(torch, model, averaged)
+                with autocast:
+                    scores = {"stage": f"ema-{decay:g}", "step": step,
+                              **evaluate(torch, model, tokenizer, dev, args.device, args.max_length)}
+                torch.save({"stage": scores["stage"], "state": averaged, "scores": scores},
+                           os.path.join(args.out, f"checkpoint-{scores['stage']}.pt"))
+                history.append(scores)
+                print(json.dumps({"dev": scores}), flush=True)
+                if args.keep == "select" and scores["selection"] > best["selection"]:
+                    best, best_state = scores, averaged
         save_resume(torch, resume_path, {
             "options": resume_options(args), "steps": total, "done_stages": k + 1, "step": step,
             "state": trained_state(model), "opt": opt.state_dict(), "sched": sched.state_dict(),
             "rng": torch.get_rng_state(), "losses": losses, "seen_tokens": seen_tokens, "history": history,
             "best": best, "best_state": best_state, "states": states[-2:],
+            "emas": {d: {n: t.to("cpu", copy=True) for n, t in avg.items()} for d, avg in emas.items()},
             "minutes": earlier_minutes + [(time.time() - started) / 60]})
     load_state(torch, model, best_state)
     minutes = round(sum(earlier_minutes) + (time.time() - started) / 60, 1)
