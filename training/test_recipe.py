@@ -266,6 +266,22 @@ def test_ema_averages_the_trained_weights_with_a_warm_up():
     assert set(averages) == {"weight"}
 
 
+def test_data_seed_changes_the_data_order_but_not_the_head_start(tmp_path):
+    """`--data-seed`: with lr 0 the weights a run writes are its starting weights. One --seed
+    with two data seeds starts from the same classifier head and sees other batches (other
+    losses); another --seed starts from another head."""
+    runs = {}
+    for name, extra in (("a", ["--seed", "13"]), ("b", ["--seed", "13", "--data-seed", "99"]),
+                        ("c", ["--seed", "14"])):
+        smoke_train(tmp_path / name, "--lr", "0", "--epochs", "1", "--keep", "last", *extra)
+        runs[name] = (written_weights(tmp_path / name),
+                      json.load(open(tmp_path / name / "training-log.json"))["first_losses"])
+    (head_a, losses_a), (head_b, losses_b), (head_c, _) = runs["a"], runs["b"], runs["c"]
+    assert torch.equal(head_a["classifier.weight"], head_b["classifier.weight"])
+    assert not torch.equal(head_a["classifier.weight"], head_c["classifier.weight"])
+    assert losses_a != losses_b
+
+
 def test_layer_decay_groups_learning_rates_by_depth():
     """`--layer-decay d`: the head learns at lr, encoder layer l of L at lr * d**(L - l), the
     embeddings at lr * d**(L + 1); biases and layer norms without weight decay; every trained
@@ -413,9 +429,9 @@ def test_hyphen_joins_write_two_names_as_a_glued_compound_with_their_own_tags():
 
 def test_a_resume_file_from_before_languages_resumes_as_both_languages(tmp_path):
     args = argparse.Namespace(out="o", resume=True, max_stages=0, threads=2, lr=1e-4, languages="it,de",
-                              extra_gold="", hyphen_joins=0.0, dev_in_training="none", keep="select", ema="")
+                              extra_gold="", hyphen_joins=0.0, dev_in_training="none", keep="select", ema="", data_seed=None)
     before = {k: v for k, v in resume_options(args).items()
-              if k not in ("languages", "extra_gold", "hyphen_joins", "dev_in_training", "keep", "ema")}
+              if k not in ("languages", "extra_gold", "hyphen_joins", "dev_in_training", "keep", "ema", "data_seed")}
     torch.save({"options": before, "steps": 7}, tmp_path / "resume.pt")
     assert load_resume(torch, str(tmp_path / "resume.pt"), args, 7)["steps"] == 7
     args.languages = "de"

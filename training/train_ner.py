@@ -18,7 +18,10 @@ command in models/ner-it-de/README.md):
         --precision fp32 --compact --threads 2
     python3 training/train_ner.py --out .local/ner-train-c2 --init .local/ner-train-c1 --epochs 1 --lr 2e-5 --seed 23 \
         --precision fp32 --compact --threads 2
-Continuing from the shipped model: --init models/ner-it-de.
+Continuing from the shipped model: --init models/ner-it-de. `--data-seed S` draws the data
+(news spacing, windows, batches) from S while `--seed` keeps the classifier head's start: runs
+that differ only in their data seed are ingredients a weight soup can average. `--ema DECAYS`
+adds exponential moving averages of the weights as selection candidates.
 CPU smoke run: just train-smoke
 
 Data: KIND WN/FIC/ADG train, EVALITA-2009 train, CoNLL-2003 German train (gold); optionally a
@@ -795,10 +798,11 @@ def load_resume(torch, path, args, total):
         raise SystemExit(f"{path}: nothing to resume (no epoch of this run finished)")
     saved = torch.load(path, map_location="cpu")
     # a run started before --languages (--extra-gold, --hyphen-joins, --dev-in-training, --keep,
-    # --ema) existed trained on both languages (no extra set, no hyphen joins, no dev data, kept
-    # the best, no moving average)
+    # --ema, --data-seed) existed trained on both languages (no extra set, no hyphen joins, no
+    # dev data, kept the best, no moving average, the data drawn by --seed)
     saved["options"] = {"languages": ",".join(LANGUAGES), "extra_gold": "", "hyphen_joins": 0.0,
-                        "dev_in_training": "none", "keep": "select", "ema": "", **saved["options"]}
+                        "dev_in_training": "none", "keep": "select", "ema": "", "data_seed": None,
+                        **saved["options"]}
     if saved["options"] != resume_options(args) or saved["steps"] != total:
         raise SystemExit(f"{path}: written by a run with other options ({saved['options']}); "
                          "resume with the same command")
@@ -863,7 +867,12 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
-    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--seed", type=int, default=13,
+                    help="seed of the classifier head's initialisation and dropout, and of the data "
+                         "order unless --data-seed is given")
+    ap.add_argument("--data-seed", type=int, default=None,
+                    help="seed of the data alone (news spacing, windows, batches, their order): runs with "
+                         "one --seed and other data seeds start from the same head (weight soups need that)")
     ap.add_argument("--init", default="",
                     help="continue from a checkpoint-<stage>.pt of an earlier run, or from a packaged compact model "
                          "directory such as models/ner-it-de (its trained weights; a new schedule)")
@@ -896,16 +905,17 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
+    data_seed = args.seed if args.data_seed is None else args.data_seed
+    rng = random.Random(data_seed)
     os.makedirs(args.out, exist_ok=True)
     started = time.time()
-    train, silver, dev, harmonised, n_places = load_data(args.data, args.limit, args.silver, args.seed,
+    train, silver, dev, harmonised, n_places = load_data(args.data, args.limit, args.silver, data_seed,
                                                          tuple(args.languages.split(",")), extra_gold,
                                                          args.dev_in_training)
-    joined = join_names_with_hyphens(train, args.hyphen_joins, args.seed) if args.hyphen_joins else 0
+    joined = join_names_with_hyphens(train, args.hyphen_joins, data_seed) if args.hyphen_joins else 0
     tokenizer = AutoTokenizer.from_pretrained(args.base)
-    enc_train = encode_sentences(tokenizer, train, args.seed, args.news_share)
-    enc_silver = encode_sentences(tokenizer, silver, args.seed + 1, args.news_share)
+    enc_train = encode_sentences(tokenizer, train, data_seed, args.news_share)
+    enc_silver = encode_sentences(tokenizer, silver, data_seed + 1, args.news_share)
     n_tokens = sum(len(e["ids"]) for e in enc_train)
     bf16 = args.precision == "bf16" or (args.precision == "auto" and bf16_supported(torch, args.device))
     print(json.dumps({"train_sentences": len(train), "train_tokens": n_tokens, "silver_sentences": len(silver),
