@@ -5,7 +5,8 @@ punctuation word rule's labels, document windows and length-bucketed batches, a 
 resumed to the weights of an uninterrupted one, the training-language filter, the extra gold
 sets (`--extra-gold`, GermEval mapped to the CoNLL convention), names joined by glued hyphens
 (`--hyphen-joins`), training on the selection sets (`--dev-in-training`) and the weights a run
-keeps (`--keep`), and the greedy weight soup (training/soup.py)."""
+keeps (`--keep`), the moving averages of the weights (`--ema`), the data seed apart from the
+head's (`--data-seed`), and the greedy weight soup (training/soup.py)."""
 import os
 import sys
 
