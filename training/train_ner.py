@@ -979,6 +979,17 @@ def main():
         emas = {d: {n: t.to(args.device) for n, t in avg.items()} for d, avg in saved.get("emas", {}).items()}
         print(json.dumps({"resumed": resume_path, "after_stage": stages[done_stages - 1], "step": step}), flush=True)
     seen_at_start = seen_tokens
+
+    def score(name, state):
+        """Loads `state` into the model and scores it on dev as candidate `name` (logged and
+        added to the history)."""
+        load_state(torch, model, state)
+        with autocast:
+            scores = {"stage": name, "step": step, **evaluate(torch, model, tokenizer, dev, args.device, args.max_length)}
+        history.append(scores)
+        print(json.dumps({"dev": scores}), flush=True)
+        return scores
+
     for k, stage in enumerate(stages):
         if k < done_stages:
             continue
@@ -1019,25 +1030,16 @@ def main():
         if len(states) >= 2 and stage == stages[-1]:
             # checkpoint averaging of the last two gold epochs
             averaged = {n: (states[-1][n] + states[-2][n]) / 2 for n in state}
-            load_state(torch, model, averaged)
-            with autocast:
-                scores = {"stage": "average-last-2", "step": step, **evaluate(torch, model, tokenizer, dev, args.device, args.max_length)}
-            history.append(scores)
-            print(json.dumps({"dev": scores}), flush=True)
+            scores = score("average-last-2", averaged)
             if args.keep == "average" or (args.keep == "select" and scores["selection"] > best["selection"]):
                 best, best_state = scores, averaged
         if emas and stage == stages[-1]:
             # the moving averages, scored after the last epoch; each is a candidate
             for decay, averages in emas.items():
                 averaged = {n: t.to("cpu", copy=True) for n, t in averages.items()}
-                load_state(torch, model, averaged)
-                with autocast:
-                    scores = {"stage": f"ema-{decay:g}", "step": step,
-                              **evaluate(torch, model, tokenizer, dev, args.device, args.max_length)}
+                scores = score(f"ema-{decay:g}", averaged)
                 torch.save({"stage": scores["stage"], "state": averaged, "scores": scores},
                            os.path.join(args.out, f"checkpoint-{scores['stage']}.pt"))
-                history.append(scores)
-                print(json.dumps({"dev": scores}), flush=True)
                 if args.keep == "select" and scores["selection"] > best["selection"]:
                     best, best_state = scores, averaged
         save_resume(torch, resume_path, {
