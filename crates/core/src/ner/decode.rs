@@ -39,7 +39,12 @@
 //!    from the span too (a token such as `AP.` can hold a name and its full stop, `BRNN>>`
 //!    a name and a breadcrumb); an entity made only of them is dropped, and a lone `▁` piece
 //!    never widens a span.
+//! 5. **Country pairs.** With [`WordBoundaries::Punctuation`] an entity whose whole surface is
+//!    two names of states joined by a glued hyphen ("Cina-Russia", "USA-China") becomes two
+//!    entities of its type and score, one per name ([`super::country_pairs`]); hyphenated
+//!    single names ("Emilia-Romagna", "Bosnia-Erzegovina") stay whole.
 
+use super::country_pairs::split_country_pairs;
 use super::labels::{LabelSet, TagPrefix};
 use crate::names::named_values;
 
@@ -279,7 +284,8 @@ fn words(
 /// "U.S.A."). Such a word starts a new entity whatever its tag says (an `I-` there is the
 /// model carrying an entity across the missing space). Hyphens are not breaks: a rule that
 /// split "Cina-Russia" would split "Baden-Württemberg" too (measured on dev: −9.7 F1 on
-/// CoNLL-2003 German).
+/// CoNLL-2003 German); two state names joined by a hyphen are split after grouping instead
+/// ([`super::country_pairs`]).
 fn is_glued_sentence_break(chars: &[char], prev_end: usize, start: usize) -> bool {
     if prev_end != start || start < 2 || start >= chars.len() || !chars[start].is_uppercase() {
         return false;
@@ -336,7 +342,12 @@ impl Decoder {
         let breaks = if punctuation_rule { BreakRule::GluedSentenceMarks } else { BreakRule::None };
         let (words, cut) =
             self.decode_words(words(tokens, text_chars, rule, boundaries, self.aggregation), text_chars, breaks);
-        group_entities(&words, &cut, text_chars, &self.labels, punctuation_rule)
+        let entities = group_entities(&words, &cut, text_chars, &self.labels, punctuation_rule);
+        if punctuation_rule {
+            split_country_pairs(entities, text_chars)
+        } else {
+            entities
+        }
     }
 
     /// Decodes one document's content tokens into entities whose words are the document's
@@ -768,6 +779,37 @@ mod tests {
     fn surfaces(text: &str, e: &[DecodedEntity]) -> Vec<(String, String)> {
         let chars: Vec<char> = text.chars().collect();
         e.iter().map(|x| (chars[x.start..x.end].iter().collect(), x.label.clone())).collect()
+    }
+
+    #[test]
+    fn two_states_joined_by_a_hyphen_are_two_entities_but_hyphenated_names_stay_whole() {
+        let l = labels(&["O", "B-LOC", "I-LOC"]);
+        // "scambi Cina-Russia e Emilia-Romagna": the model carries each place across the hyphen
+        let text = "scambi Cina-Russia e Emilia-Romagna";
+        let toks = pieces(
+            text,
+            &[(0, 6, 0), (6, 11, 1), (11, 12, 2), (12, 18, 2), (18, 20, 0), (20, 27, 1), (27, 28, 2), (28, 35, 2)],
+            3,
+        );
+        let chars: Vec<char> = text.chars().collect();
+        let decode = |boundaries, decoding| {
+            surfaces(
+                text,
+                &decode_entities(&toks, &chars, &l, &WordRule::Whitespace, boundaries, Aggregation::First, decoding),
+            )
+        };
+        let loc = |s: &str| (s.to_owned(), "LOC".to_owned());
+        for decoding in [Decoding::Viterbi, Decoding::Greedy] {
+            assert_eq!(
+                decode(WordBoundaries::Punctuation, decoding),
+                vec![loc("Cina"), loc("Russia"), loc("Emilia-Romagna")]
+            );
+        }
+        // Hugging Face's words keep what the model says
+        assert_eq!(
+            decode(WordBoundaries::HuggingFace, Decoding::Greedy),
+            vec![loc("Cina-Russia"), loc("Emilia-Romagna")]
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! Stages, one module each: [`model`] (load the network), tokenization with code-point offsets
 //! ([`crate::text`]), [`windows`] (long documents), batched forward passes (here), [`decode`]
-//! (words, aggregation, tags) over [`labels`].
+//! (words, aggregation, tags) over [`labels`], and [`country_pairs`] (two state names joined by
+//! a hyphen are two entities).
 //!
 //! ```no_run
 //! use postilla_core::ner::{NerOptions, NerPipeline};
@@ -17,6 +18,7 @@
 //! # Ok::<(), postilla_core::ModelError>(())
 //! ```
 
+pub mod country_pairs;
 pub mod decode;
 pub mod labels;
 pub mod model;
