@@ -169,6 +169,12 @@ fn bad_training_inputs_are_refused_naming_the_file_and_line() {
     let args = ["train", "ner", "--train", "seeds/gold.jsonl", "--dev", "seeds/gold.jsonl", "--precision", "bf16"];
     let rust_bert = ["--engine", "rust-bert"];
     refused(&[&args[..], &rust_bert, &base, &[&p("o6")]].concat(), &["bf16 runs in the fused forward"]);
+
+    // layer-wise decay is a factor in (0, 1]
+    for d in ["0", "1.5"] {
+        let args = ["train", "ner", "--train", "seeds/gold.jsonl", "--dev", "seeds/gold.jsonl", "--layer-decay", d];
+        refused(&[&args[..], &base, &[&p("o7")]].concat(), &["--layer-decay must be in (0, 1]"]);
+    }
 }
 
 /// bf16 training (autocast, fused forward) where the processor has bf16 instructions: a short

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch reference for `postilla train`'s optimisation steps (test-only).
 
-  train_reference.py INIT_DIR BATCHES_DIR OUT.safetensors LR WEIGHT_DECAY CLIP WARMUP TOTAL FREEZE [PRECISION]
+  train_reference.py INIT_DIR BATCHES_DIR OUT.safetensors LR WEIGHT_DECAY CLIP WARMUP TOTAL FREEZE [PRECISION [LAYER_DECAY]]
 
 INIT_DIR is a token-classification directory written by Postilla (config.json and
 model.safetensors: the weights before the first step); BATCHES_DIR holds step-1.safetensors,
@@ -11,8 +11,10 @@ loss -log sum_{allowed} p (tokens with no allowed label not scored), backward,
 `clip_grad_norm_`, `torch.optim.AdamW` (weight decay on every trained parameter),
 `get_linear_schedule_with_warmup`. FREEZE=1 keeps the word embeddings fixed. PRECISION bf16
 runs the forward under `torch.autocast("cpu", dtype=torch.bfloat16)`, as train_ner.py does (the
-loss outside it); fp32 (the default) without. Writes every weight after the steps to OUT and
-prints the losses as JSON.
+loss outside it); fp32 (the default) without. LAYER_DECAY d < 1 forms AdamW's parameter groups
+with training/train_ner.py's own `parameter_groups` (layer-wise learning-rate decay; its grouped
+form puts weight decay 0.01 on weights and none on biases and layer norms); 1 (the default) is
+one group. Writes every weight after the steps to OUT and prints the losses as JSON.
 """
 import glob
 import json
@@ -35,6 +37,7 @@ def loss_fn(logits, allowed):
 def main():
     init, batches_dir, out, lr, wd, clip, warmup, total, freeze = sys.argv[1:10]
     precision = sys.argv[10] if len(sys.argv) > 10 else "fp32"
+    layer_decay = float(sys.argv[11]) if len(sys.argv) > 11 else 1.0
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
     torch.set_num_threads(1)
     model, info = AutoModelForTokenClassification.from_pretrained(init, output_loading_info=True)
@@ -43,7 +46,13 @@ def main():
         model.get_input_embeddings().weight.requires_grad_(False)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=float(lr), weight_decay=float(wd))
+    if layer_decay < 1.0:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "training"))
+        from train_ner import parameter_groups
+
+        opt = torch.optim.AdamW(parameter_groups(model, float(lr), layer_decay))
+    else:
+        opt = torch.optim.AdamW(params, lr=float(lr), weight_decay=float(wd))
     sched = get_linear_schedule_with_warmup(opt, int(warmup), int(total))
     losses = []
     steps = sorted(glob.glob(os.path.join(batches_dir, "step-*.safetensors")))

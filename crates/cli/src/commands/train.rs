@@ -60,6 +60,11 @@ struct NerArgs {
     /// AdamW weight decay.
     #[arg(long, default_value_t = 0.01)]
     weight_decay: f64,
+    /// Layer-wise learning-rate decay d: encoder layer l of L learns at lr·d^(L−l), the
+    /// embeddings at lr·d^(L+1), the head at lr; biases and layer norms without weight decay.
+    /// 1 (the default) is off; `just train-ner`'s recipe uses 0.9 with --lr 2e-4.
+    #[arg(long, default_value_t = 1.0)]
+    layer_decay: f64,
     /// Gradient clipping: largest global L2 norm.
     #[arg(long, default_value_t = 1.0)]
     clip_norm: f64,
@@ -133,6 +138,7 @@ impl NerArgs {
         o.lr = self.lr;
         o.warmup_share = self.warmup;
         o.weight_decay = self.weight_decay;
+        o.layer_decay = self.layer_decay;
         o.clip_norm = self.clip_norm;
         o.batch_tokens = self.batch_tokens;
         o.batch_size = self.batch_size;

@@ -8,8 +8,18 @@
 
 use tch::{Kind, Tensor};
 
+/// What sets one parameter's update apart from the others' (a parameter group of
+/// `torch.optim.AdamW`): its share of the scheduled learning rate and its weight decay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ParamGroup {
+    /// The parameter's learning rate over the run's (layer-wise decay: d^depth).
+    pub lr_scale: f64,
+    /// The parameter's decoupled weight decay.
+    pub weight_decay: f64,
+}
+
 /// AdamW (Loshchilov and Hutter 2019) as `torch.optim.AdamW` computes it (single-tensor
-/// path): decoupled weight decay, bias-corrected moments.
+/// path): decoupled weight decay, bias-corrected moments, one [`ParamGroup`] per parameter.
 #[derive(Debug)]
 pub struct AdamW {
     /// β₁.
@@ -18,8 +28,8 @@ pub struct AdamW {
     pub beta2: f64,
     /// ε.
     pub eps: f64,
-    /// Weight decay.
-    pub weight_decay: f64,
+    /// Each parameter's learning-rate scale and weight decay (the order of the parameters).
+    pub groups: Vec<ParamGroup>,
     /// Steps taken.
     pub steps: u64,
     /// First moments, one per parameter (zeros at the start).
@@ -29,21 +39,30 @@ pub struct AdamW {
 }
 
 impl AdamW {
-    /// An optimiser for `params` with PyTorch's default betas and ε.
+    /// An optimiser for `params` with PyTorch's default betas and ε, one learning rate and one
+    /// weight decay for all (a single parameter group).
     pub fn new(params: &[Tensor], weight_decay: f64) -> Self {
+        Self::grouped(params, vec![ParamGroup { lr_scale: 1.0, weight_decay }; params.len()])
+    }
+
+    /// An optimiser for `params` whose `groups` (one per parameter, in order) scale the
+    /// learning rate and set the weight decay, as `torch.optim.AdamW` over parameter groups
+    /// whose learning rates a schedule scales by one factor.
+    pub fn grouped(params: &[Tensor], groups: Vec<ParamGroup>) -> Self {
+        assert_eq!(params.len(), groups.len(), "one parameter group per parameter");
         AdamW {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
-            weight_decay,
+            groups,
             steps: 0,
             exp_avg: params.iter().map(Tensor::zeros_like).collect(),
             exp_avg_sq: params.iter().map(Tensor::zeros_like).collect(),
         }
     }
 
-    /// One update of `params` from their gradients at learning rate `lr`, the gradients taken
-    /// times `grad_scale` (the clipping coefficient of [`clip_coefficient`]: PyTorch's
+    /// One update of `params` from their gradients at learning rate `lr` (each parameter at
+    /// `lr` times its group's scale), the gradients taken times `grad_scale` (the clipping coefficient of [`clip_coefficient`]: PyTorch's
     /// `clip_grad_norm_` multiplies the gradients by it in place before the step; here the
     /// gradients are left as they are and the product is formed inside the update).
     ///
@@ -57,20 +76,28 @@ impl AdamW {
     pub fn step(&mut self, params: &[Tensor], lr: f64, grad_scale: f32) {
         let _guard = tch::no_grad_guard();
         self.steps += 1;
-        let c = self.constants(lr, grad_scale);
+        let c = self.step_constants(lr, grad_scale);
         let grads: Vec<Tensor> = params.iter().map(Tensor::grad).collect();
         if !fused_cpu_update(params, &grads, &self.exp_avg, &self.exp_avg_sq, &c) {
             self.tensor_update(params, &grads, &c);
         }
     }
 
-    /// The step's scalars, in fp32 as PyTorch's kernels use them.
-    fn constants(&self, lr: f64, grad_scale: f32) -> StepConstants {
+    /// The step's scalars for every parameter, in order.
+    fn step_constants(&self, lr: f64, grad_scale: f32) -> Vec<StepConstants> {
+        self.groups.iter().map(|g| self.constants(lr, g, grad_scale)).collect()
+    }
+
+    /// The step's scalars for a parameter of `group`, in fp32 as PyTorch's kernels use them
+    /// (the group's learning rate is PyTorch's: its initial rate `lr_scale`, times the
+    /// schedule's factor, `lr` being the run's rate times that factor).
+    fn constants(&self, lr: f64, group: &ParamGroup, grad_scale: f32) -> StepConstants {
+        let lr = if group.lr_scale == 1.0 { lr } else { lr * group.lr_scale };
         let bias_correction1 = 1.0 - self.beta1.powi(self.steps as i32);
         let bias_correction2_sqrt = (1.0 - self.beta2.powi(self.steps as i32)).sqrt();
         StepConstants {
             grad_scale,
-            decay: (1.0 - lr * self.weight_decay) as f32,
+            decay: (1.0 - lr * group.weight_decay) as f32,
             lerp_weight: (1.0 - self.beta1) as f32,
             beta2: self.beta2 as f32,
             one_minus_beta2: (1.0 - self.beta2) as f32,
@@ -82,8 +109,9 @@ impl AdamW {
 
     /// The update as tensor operations (`torch.optim.adamw._single_tensor_adamw`'s), for
     /// tensors [`fused_cpu_update`] does not take.
-    fn tensor_update(&mut self, params: &[Tensor], grads: &[Tensor], c: &StepConstants) {
-        for (((p, grad), m), v) in params.iter().zip(grads).zip(&mut self.exp_avg).zip(&mut self.exp_avg_sq) {
+    fn tensor_update(&mut self, params: &[Tensor], grads: &[Tensor], constants: &[StepConstants]) {
+        let moments = self.exp_avg.iter_mut().zip(&mut self.exp_avg_sq);
+        for (((p, grad), (m, v)), c) in params.iter().zip(grads).zip(moments).zip(constants) {
             if !grad.defined() {
                 continue;
             }
@@ -129,18 +157,19 @@ const CHUNK: usize = 1 << 15;
 type Slices<'a> = (&'a mut [f32], &'a [f32], &'a mut [f32], &'a mut [f32]);
 
 /// AdamW over CPU tensors in one pass per element ([`update_elements`]), split in chunks across
-/// libtorch's thread count. Returns false, touching nothing, unless every parameter with a
-/// gradient, the gradient and both moments are contiguous fp32 CPU tensors of one size, and no
-/// two of them share memory.
+/// libtorch's thread count, each parameter with its own constants (`constants`, in the order
+/// of `params`). Returns false, touching nothing, unless every parameter with a gradient, the
+/// gradient and both moments are contiguous fp32 CPU tensors of one size, and no two of them
+/// share memory.
 fn fused_cpu_update(
     params: &[Tensor],
     grads: &[Tensor],
     exp_avg: &[Tensor],
     exp_avg_sq: &[Tensor],
-    c: &StepConstants,
+    constants: &[StepConstants],
 ) -> bool {
     let mut used = Vec::new();
-    for (((p, g), m), v) in params.iter().zip(grads).zip(exp_avg).zip(exp_avg_sq) {
+    for ((((p, g), m), v), c) in params.iter().zip(grads).zip(exp_avg).zip(exp_avg_sq).zip(constants) {
         if !g.defined() || p.numel() == 0 {
             continue;
         }
@@ -150,16 +179,19 @@ fn fused_cpu_update(
         }) {
             return false;
         }
-        used.push(tensors);
+        used.push((tensors, c));
     }
-    let mut ranges: Vec<(usize, usize)> =
-        used.iter().flatten().map(|t| (t.data_ptr() as usize, t.data_ptr() as usize + 4 * t.numel())).collect();
+    let mut ranges: Vec<(usize, usize)> = used
+        .iter()
+        .flat_map(|(tensors, _)| tensors.iter())
+        .map(|t| (t.data_ptr() as usize, t.data_ptr() as usize + 4 * t.numel()))
+        .collect();
     ranges.sort_unstable();
     if ranges.windows(2).any(|w| w[1].0 < w[0].1) {
         return false;
     }
-    let mut jobs: Vec<Slices<'_>> = Vec::new();
-    for [p, g, m, v] in &used {
+    let mut jobs: Vec<(Slices<'_>, &StepConstants)> = Vec::new();
+    for ([p, g, m, v], c) in &used {
         // SAFETY: each tensor is a contiguous fp32 CPU tensor of `numel` elements (checked
         // above), so its data pointer addresses `numel` initialised f32s; no two of the tensors
         // overlap (checked above), so the mutable slices alias nothing; the tensors outlive the
@@ -178,7 +210,7 @@ fn fused_cpu_update(
                 .zip(g.chunks(CHUNK))
                 .zip(m.chunks_mut(CHUNK))
                 .zip(v.chunks_mut(CHUNK))
-                .map(|(((p, g), m), v)| (p, g, m, v)),
+                .map(|(((p, g), m), v)| ((p, g, m, v), *c)),
         );
     }
     let threads = usize::try_from(tch::get_num_threads()).unwrap_or(1).max(1);
@@ -186,7 +218,7 @@ fn fused_cpu_update(
     std::thread::scope(|scope| {
         for group in jobs.chunks_mut(per_thread) {
             scope.spawn(move || {
-                for (p, g, m, v) in group.iter_mut() {
+                for ((p, g, m, v), c) in group.iter_mut() {
                     update_elements(p, g, m, v, c);
                 }
             });
@@ -316,8 +348,14 @@ mod tests {
             [70_001i64, 5, 40_000].iter().map(|&n| Tensor::randn([n], (Kind::Float, Device::Cpu))).collect();
         let initial: Vec<Tensor> = values.iter().map(Tensor::copy).collect();
         let (mut fused, mut ops): (Vec<Tensor>, Vec<Tensor>) = (values.iter().map(Tensor::copy).collect(), values);
-        let mut one_pass = AdamW::new(&fused, 0.01);
-        let mut tensor_ops = AdamW::new(&ops, 0.01);
+        // three parameter groups: the run's rate with weight decay, a decayed rate without
+        let groups = vec![
+            ParamGroup { lr_scale: 1.0, weight_decay: 0.01 },
+            ParamGroup { lr_scale: 0.5, weight_decay: 0.0 },
+            ParamGroup { lr_scale: 0.81, weight_decay: 0.01 },
+        ];
+        let mut one_pass = AdamW::grouped(&fused, groups.clone());
+        let mut tensor_ops = AdamW::grouped(&ops, groups);
         for step in 0..3 {
             let grads: Vec<Tensor> = fused.iter().map(Tensor::randn_like).collect();
             let (a, b) = (with_gradients(&fused, &grads), with_gradients(&ops, &grads));
@@ -326,13 +364,13 @@ mod tests {
                 (a.iter().map(Tensor::grad).collect(), b.iter().map(Tensor::grad).collect());
             one_pass.steps += 1;
             tensor_ops.steps += 1;
-            let c = one_pass.constants(1e-3, scale);
+            let c = one_pass.step_constants(1e-3, scale);
             let _guard = tch::no_grad_guard();
             assert!(
                 fused_cpu_update(&a, &ga, &one_pass.exp_avg, &one_pass.exp_avg_sq, &c),
                 "the CPU path was not taken"
             );
-            tensor_ops.tensor_update(&b, &gb, &tensor_ops.constants(1e-3, scale));
+            tensor_ops.tensor_update(&b, &gb, &tensor_ops.step_constants(1e-3, scale));
             fused = a.iter().map(|t| t.detach().copy()).collect();
             ops = b.iter().map(|t| t.detach().copy()).collect();
         }
@@ -358,11 +396,41 @@ mod tests {
         let shared = [base.narrow(0, 0, 32), base.narrow(0, 16, 32)];
         let moments: Vec<Tensor> = shared.iter().map(Tensor::zeros_like).collect();
         let adam = AdamW::new(&shared, 0.0);
-        let c = adam.constants(1e-3, 1.0);
+        let c = adam.step_constants(1e-3, 1.0);
         assert!(!fused_cpu_update(&shared, &grads, &moments, &adam.exp_avg_sq, &c), "overlapping tensors were fused");
         let strided = [Tensor::randn([8, 8], (Kind::Float, Device::Cpu)).transpose(0, 1)];
         let grads = [Tensor::ones([8, 8], (Kind::Float, Device::Cpu))];
         let adam = AdamW::new(&strided, 0.0);
+        let c = adam.step_constants(1e-3, 1.0);
         assert!(!fused_cpu_update(&strided, &grads, &adam.exp_avg, &adam.exp_avg_sq, &c), "a strided tensor was fused");
+    }
+
+    #[test]
+    fn a_parameter_group_steps_as_a_lone_optimiser_at_its_scaled_rate() {
+        tch::manual_seed(5);
+        let values: Vec<Tensor> = (0..2).map(|_| Tensor::randn([1000], (Kind::Float, Device::Cpu))).collect();
+        let groups =
+            vec![ParamGroup { lr_scale: 1.0, weight_decay: 0.01 }, ParamGroup { lr_scale: 0.3, weight_decay: 0.0 }];
+        let mut grouped: Vec<Tensor> = values.iter().map(Tensor::copy).collect();
+        let mut alone: Vec<Tensor> = values.iter().map(Tensor::copy).collect();
+        let mut together = AdamW::grouped(&grouped, groups);
+        let mut first = AdamW::new(&alone[..1], 0.01);
+        let mut second = AdamW::new(&alone[1..], 0.0);
+        for _ in 0..3 {
+            let grads: Vec<Tensor> = values.iter().map(Tensor::randn_like).collect();
+            let (a, b) = (with_gradients(&grouped, &grads), with_gradients(&alone, &grads));
+            together.step(&a, 2e-3, 1.0);
+            first.step(&b[..1], 2e-3, 1.0);
+            second.step(&b[1..], 2e-3 * 0.3, 1.0);
+            grouped = a.iter().map(|t| t.detach().copy()).collect();
+            alone = b.iter().map(|t| t.detach().copy()).collect();
+        }
+        for (x, y) in grouped.iter().zip(&alone) {
+            let gap = (x - y).abs().max().double_value(&[]);
+            assert!(gap <= 1e-7, "grouped and lone updates differ by {gap}");
+        }
+        let moved: Vec<f64> =
+            grouped.iter().zip(&values).map(|(x, v)| (x - v).abs().mean(Kind::Float).double_value(&[])).collect();
+        assert!(moved[1] < 0.5 * moved[0], "the group at 0.3 of the rate moved as far as the other: {moved:?}");
     }
 }

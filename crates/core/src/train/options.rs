@@ -28,6 +28,11 @@ pub struct TrainOptions {
     pub lr: f64,
     /// AdamW's decoupled weight decay.
     pub weight_decay: f64,
+    /// Layer-wise learning-rate decay d: encoder layer l of L learns at lr·d^(L−l), the
+    /// embeddings at lr·d^(L+1), the head at lr, biases and layer norms without weight decay
+    /// ([`crate::train::trainer::parameter_groups`]); 1 = off (one rate, weight decay on all).
+    #[serde(default = "no_layer_decay")]
+    pub layer_decay: f64,
     /// Share of the steps spent warming up linearly from 0 (then linear decay to 0).
     pub warmup_share: f64,
     /// Gradient clipping: the largest global L2 norm.
@@ -90,6 +95,7 @@ impl TrainOptions {
             epochs: 2,
             lr: 1e-4,
             weight_decay: 0.01,
+            layer_decay: 1.0,
             warmup_share: 0.06,
             clip_norm: 1.0,
             batch_tokens: 1024,
@@ -127,6 +133,9 @@ impl TrainOptions {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad("--lr must be a positive number");
         }
+        if !(self.layer_decay > 0.0 && self.layer_decay <= 1.0) {
+            return bad("--layer-decay must be in (0, 1] (1: no layer-wise decay)");
+        }
         if !(0.0..=1.0).contains(&self.news_share) {
             return bad("--news-share must be in [0, 1]");
         }
@@ -143,6 +152,11 @@ impl TrainOptions {
         }
         Ok(())
     }
+}
+
+/// `layer_decay` of a run log written before the option existed: off.
+fn no_layer_decay() -> f64 {
+    1.0
 }
 
 /// Precision of training.

@@ -129,6 +129,7 @@ pub fn train_ner(options: &TrainOptions, on_event: &mut dyn FnMut(TrainEvent<'_>
     let settings = TrainerSettings {
         lr: options.lr,
         weight_decay: options.weight_decay,
+        layer_decay: options.layer_decay,
         clip_norm: options.clip_norm,
         schedule: LinearSchedule::new(setup.prepared.steps, options.warmup_share),
         freeze_embeddings: options.freeze_embeddings,

@@ -12,7 +12,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use super::batches::TrainBatch;
 use super::error::TrainError;
-use super::optim::{clip_coefficient, AdamW, LinearSchedule};
+use super::optim::{clip_coefficient, AdamW, LinearSchedule, ParamGroup};
 use super::options::TrainPrecision;
 use crate::build::hf_export::{write_pt_safetensors, F32Tensor};
 use crate::model::arch::{parse_config, Architecture};
@@ -28,6 +28,8 @@ pub struct TrainerSettings {
     pub lr: f64,
     /// AdamW weight decay.
     pub weight_decay: f64,
+    /// Layer-wise learning-rate decay d (1 = off): see [`parameter_groups`].
+    pub layer_decay: f64,
     /// Gradient clipping norm.
     pub clip_norm: f64,
     /// The schedule over the whole run.
@@ -171,6 +173,46 @@ pub fn check_precision(precision: TrainPrecision, engine: Engine, device: Device
         .map_err(|e| TrainError::Options(e.to_string()))
 }
 
+/// Each trained parameter's [`ParamGroup`], as `training/train_ner.py`'s `parameter_groups`
+/// forms them. With layer-wise learning-rate decay d < 1 (ELECTRA, BEiT) encoder layer l of
+/// `layers` learns at d^(layers − l) of the run's rate, the embeddings (position, type, layer
+/// norm) at d^(layers + 1), the classification head at the full rate; biases and layer norms
+/// get no weight decay, the other weights `weight_decay`. d = 1 is one group: the full rate and
+/// `weight_decay` for everything.
+///
+/// ```
+/// use postilla_core::train::trainer::parameter_groups;
+/// let names = ["bert.embeddings.LayerNorm.weight", "bert.encoder.layer.1.output.dense.weight", "classifier.bias"];
+/// let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+/// let g = parameter_groups(&names, 2, 0.5, 0.01);
+/// assert_eq!([g[0].lr_scale, g[1].lr_scale, g[2].lr_scale], [0.125, 0.5, 1.0]);
+/// assert_eq!([g[0].weight_decay, g[1].weight_decay, g[2].weight_decay], [0.0, 0.01, 0.0]);
+/// assert!(parameter_groups(&names, 2, 1.0, 0.01).iter().all(|g| g.lr_scale == 1.0 && g.weight_decay == 0.01));
+/// ```
+pub fn parameter_groups(names: &[String], layers: usize, layer_decay: f64, weight_decay: f64) -> Vec<ParamGroup> {
+    if layer_decay >= 1.0 {
+        return vec![ParamGroup { lr_scale: 1.0, weight_decay }; names.len()];
+    }
+    names
+        .iter()
+        .map(|name| {
+            let depth = if let Some(rest) = name.split_once(".encoder.layer.").map(|(_, rest)| rest) {
+                let layer = rest.split('.').next().and_then(|l| l.parse::<usize>().ok()).unwrap_or(0);
+                layers.saturating_sub(layer)
+            } else if name.contains(".embeddings.") {
+                layers + 1
+            } else {
+                0
+            };
+            let decays = !(name.ends_with(".bias") || name.contains("LayerNorm"));
+            ParamGroup {
+                lr_scale: layer_decay.powi(depth as i32),
+                weight_decay: if decays { weight_decay } else { 0.0 },
+            }
+        })
+        .collect()
+}
+
 impl Trainer {
     /// Builds the network for `labels` (IOB2, `O` first) from the base directory: encoder
     /// weights from the base, the head from the base when it has exactly these labels, else
@@ -215,7 +257,9 @@ impl Trainer {
                 params.push(var);
             }
         }
-        let optimizer = AdamW::new(&params, settings.weight_decay);
+        let layers = config.get("num_hidden_layers").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+        let optimizer =
+            AdamW::grouped(&params, parameter_groups(&names, layers, settings.layer_decay, settings.weight_decay));
         let bf16 = settings.precision == TrainPrecision::Bf16;
         let fused = match settings.engine {
             Engine::Fused(_) => FusedTraining::new(&vs, &config, architecture, bf16),
