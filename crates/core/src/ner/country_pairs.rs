@@ -15,8 +15,6 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use super::decode::DecodedEntity;
-
 /// The list of state names, one per line (`#` starts a comment line).
 const COUNTRY_NAMES: &str = include_str!("country_names.txt");
 
@@ -72,25 +70,6 @@ pub fn country_pair_hyphen(surface: &[char]) -> Option<usize> {
     })
 }
 
-/// Splits every entity whose whole surface in `text` is two state names joined by a glued
-/// hyphen into two entities of its type and score, one per name; other entities pass
-/// unchanged and the order stays the text's.
-pub fn split_country_pairs(entities: Vec<DecodedEntity>, text: &[char]) -> Vec<DecodedEntity> {
-    let mut out = Vec::with_capacity(entities.len());
-    for entity in entities {
-        let hyphen = text.get(entity.start..entity.end).and_then(country_pair_hyphen);
-        match hyphen {
-            Some(h) => {
-                let at = entity.start + h;
-                out.push(DecodedEntity { end: at, ..entity.clone() });
-                out.push(DecodedEntity { start: at + 1, ..entity });
-            }
-            None => out.push(entity),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,20 +112,6 @@ mod tests {
         ] {
             assert_eq!(split_at(whole), None, "{whole}");
         }
-    }
-
-    #[test]
-    fn only_the_pair_entities_are_split_with_their_type_and_score() {
-        let text: Vec<char> = "Gli scambi Cina-Russia e l'Emilia-Romagna.".chars().collect();
-        let e = |start, end, label: &str| DecodedEntity { start, end, label: label.into(), score: 0.9 };
-        let out = split_country_pairs(vec![e(11, 22, "LOC"), e(27, 41, "LOC")], &text);
-        let surfaces: Vec<(String, &str)> =
-            out.iter().map(|x| (text[x.start..x.end].iter().collect(), x.label.as_str())).collect();
-        assert_eq!(
-            surfaces,
-            [("Cina".to_string(), "LOC"), ("Russia".to_string(), "LOC"), ("Emilia-Romagna".to_string(), "LOC")]
-        );
-        assert!(out.iter().all(|x| x.score == 0.9));
     }
 
     #[test]

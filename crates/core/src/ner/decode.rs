@@ -44,7 +44,7 @@
 //!    entities of its type and score, one per name ([`super::country_pairs`]); hyphenated
 //!    single names ("Emilia-Romagna", "Bosnia-Erzegovina") stay whole.
 
-use super::country_pairs::split_country_pairs;
+use super::country_pairs::country_pair_hyphen;
 use super::labels::{LabelSet, TagPrefix};
 use crate::names::named_values;
 
@@ -584,6 +584,25 @@ pub fn viterbi(probs: &[&[f32]], transitions: &Transitions, breaks: &[bool]) -> 
     Some(path)
 }
 
+/// Splits every entity whose whole surface in `text` is two state names joined by a glued
+/// hyphen ([`country_pair_hyphen`]) into two entities of its type and score, one per name;
+/// other entities pass unchanged and the order stays the text's (step 5 of the module docs).
+fn split_country_pairs(entities: Vec<DecodedEntity>, text: &[char]) -> Vec<DecodedEntity> {
+    let mut out = Vec::with_capacity(entities.len());
+    for entity in entities {
+        let hyphen = text.get(entity.start..entity.end).and_then(country_pair_hyphen);
+        match hyphen {
+            Some(h) => {
+                let at = entity.start + h;
+                out.push(DecodedEntity { end: at, ..entity.clone() });
+                out.push(DecodedEntity { start: at + 1, ..entity });
+            }
+            None => out.push(entity),
+        }
+    }
+    out
+}
+
 /// Steps 3 and 4 of the module docs: words into entities, none continued into a word where
 /// `cut` is set. `punctuation_rule` trims punctuation, symbols and whitespace from span ends.
 fn group_entities(
@@ -779,6 +798,20 @@ mod tests {
     fn surfaces(text: &str, e: &[DecodedEntity]) -> Vec<(String, String)> {
         let chars: Vec<char> = text.chars().collect();
         e.iter().map(|x| (chars[x.start..x.end].iter().collect(), x.label.clone())).collect()
+    }
+
+    #[test]
+    fn only_the_pair_entities_are_split_with_their_type_and_score() {
+        let text: Vec<char> = "Gli scambi Cina-Russia e l'Emilia-Romagna.".chars().collect();
+        let e = |start, end, label: &str| DecodedEntity { start, end, label: label.into(), score: 0.9 };
+        let out = split_country_pairs(vec![e(11, 22, "LOC"), e(27, 41, "LOC")], &text);
+        let surfaces: Vec<(String, &str)> =
+            out.iter().map(|x| (text[x.start..x.end].iter().collect(), x.label.as_str())).collect();
+        assert_eq!(
+            surfaces,
+            [("Cina".to_string(), "LOC"), ("Russia".to_string(), "LOC"), ("Emilia-Romagna".to_string(), "LOC")]
+        );
+        assert!(out.iter().all(|x| x.score == 0.9));
     }
 
     #[test]
