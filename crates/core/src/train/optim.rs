@@ -62,9 +62,10 @@ impl AdamW {
     }
 
     /// One update of `params` from their gradients at learning rate `lr` (each parameter at
-    /// `lr` times its group's scale), the gradients taken times `grad_scale` (the clipping coefficient of [`clip_coefficient`]: PyTorch's
-    /// `clip_grad_norm_` multiplies the gradients by it in place before the step; here the
-    /// gradients are left as they are and the product is formed inside the update).
+    /// `lr` times its group's scale), the gradients taken times `grad_scale` (the clipping
+    /// coefficient of [`clip_coefficient`]: PyTorch's `clip_grad_norm_` multiplies the
+    /// gradients by it in place before the step; here the gradients are left as they are and
+    /// the product is formed inside the update).
     ///
     /// On the CPU (contiguous fp32 tensors, the case of every training run there) the update
     /// runs as one pass over each parameter, its gradient and its two moments, split across
@@ -92,7 +93,7 @@ impl AdamW {
     /// (the group's learning rate is PyTorch's: its initial rate `lr_scale`, times the
     /// schedule's factor, `lr` being the run's rate times that factor).
     fn constants(&self, lr: f64, group: &ParamGroup, grad_scale: f32) -> StepConstants {
-        let lr = if group.lr_scale == 1.0 { lr } else { lr * group.lr_scale };
+        let lr = lr * group.lr_scale;
         let bias_correction1 = 1.0 - self.beta1.powi(self.steps as i32);
         let bias_correction2_sqrt = (1.0 - self.beta2.powi(self.steps as i32)).sqrt();
         StepConstants {
