@@ -89,6 +89,8 @@ fn names_glued_to_punctuation_come_out_without_it() {
         "Roma, 12 marzo (ANSA).Il ministro Antonio Tajani ha parlato con la Cina-Russia di commercio.",
         "BERLIN (dpa) Bundeskanzler Olaf Scholz (SPD) traf am Montag in Paris Emmanuel Macron.",
         "Gli scambi di merci Cina-Russia crescono e i legami Russia-Cina pure, disse il ministro a Bologna.",
+        "Il presidente russo Vladimir Putin ha parlato con il presidente cinese Xi Jinping in videoconferenza. \
+         L’appello Putin-Xi è visto come un segnale all’Occidente.",
     ];
     let documents: Vec<serde_json::Value> =
         texts.iter().enumerate().map(|(i, t)| serde_json::json!({"id": format!("g{i}"), "text": t})).collect();
@@ -121,6 +123,12 @@ fn names_glued_to_punctuation_come_out_without_it() {
     for name in ["Cina", "Russia"] {
         let found = surfaces.iter().filter(|(s, l)| s == name && l == "LOC").count();
         assert!(found >= 2, "{name} (LOC) found {found} times in {surfaces:?}");
+    }
+    // two people the document names apart, joined by a hyphen, are two people (the
+    // person-pair rule); the model alone reads "Putin-Xi" as one person
+    assert!(surfaces.iter().all(|(s, _)| s != "Putin-Xi"), "{surfaces:?}");
+    for name in ["Putin", "Xi"] {
+        assert!(surfaces.iter().any(|(s, l)| s == name && l == "PER"), "{name} (PER) not found in {surfaces:?}");
     }
 }
 

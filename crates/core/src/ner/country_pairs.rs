@@ -7,9 +7,9 @@
 //! of sovereign states (`country_names.txt` beside this file, Italian and German) joined by
 //! one hyphen, and the pair is not itself the name of a state (Austria-Ungheria). Hyphenated
 //! regions, routes ("Roma-Viterbo", one LOC in KIND), double surnames and compounds that only
-//! begin with a pair ("Russland-Ukraine-Krieg") are left as the model found them; so is a
-//! pair of people ("Putin-Xi"), which no list can tell from a double surname
-//! ("Kramp-Karrenbauer"). Splitting every glued hyphen instead costs 9.7 F1 on CoNLL-2003
+//! begin with a pair ("Russland-Ukraine-Krieg") are left as the model found them. A pair of
+//! people ("Putin-Xi"), which no list can tell from a double surname ("Kramp-Karrenbauer"),
+//! is [`super::person_pairs`]' case. Splitting every glued hyphen instead costs 9.7 F1 on CoNLL-2003
 //! German dev (README, *Word boundaries*). The split itself happens in decoding
 //! ([`super::decode`], step 5); this module only finds the pair.
 
@@ -23,7 +23,7 @@ const COUNTRY_NAMES: &str = include_str!("country_names.txt");
 const WHOLE_NAMES: &[&str] = &["austria-ungheria", "österreich-ungarn", "serbia-montenegro", "serbien-montenegro"];
 
 /// Whether `c` joins two words as a hyphen: hyphen-minus, hyphen, non-breaking hyphen, en dash.
-fn is_hyphen(c: char) -> bool {
+pub fn is_hyphen(c: char) -> bool {
     matches!(c, '-' | '\u{2010}' | '\u{2011}' | '\u{2013}')
 }
 

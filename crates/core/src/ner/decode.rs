@@ -39,13 +39,18 @@
 //!    from the span too (a token such as `AP.` can hold a name and its full stop, `BRNN>>`
 //!    a name and a breadcrumb); an entity made only of them is dropped, and a lone `▁` piece
 //!    never widens a span.
-//! 5. **Country pairs.** With [`WordBoundaries::Punctuation`] an entity whose whole surface is
+//! 5. **Name pairs.** With [`WordBoundaries::Punctuation`] an entity whose whole surface is
 //!    two names of states joined by a glued hyphen ("Cina-Russia", "USA-China") becomes two
 //!    entities of its type and score, one per name ([`super::country_pairs`]); hyphenated
-//!    single names ("Emilia-Romagna", "Bosnia-Erzegovina") stay whole.
+//!    single names ("Emilia-Romagna", "Bosnia-Erzegovina") stay whole. A person entity of two
+//!    single names joined by a glued hyphen ("l'appello Putin-Xi") becomes two as well when
+//!    the document also names each of them in a person entity without a hyphen ("Vladimir
+//!    Putin", "Xi Jinping"); a double surname named only as such ("Kramp-Karrenbauer") stays
+//!    whole ([`super::person_pairs`]).
 
 use super::country_pairs::country_pair_hyphen;
 use super::labels::{LabelSet, TagPrefix};
+use super::person_pairs::{person_pair_hyphen, PersonWords, PERSON};
 use crate::names::named_values;
 
 /// How the probabilities of a word's subword tokens become one word label.
@@ -344,7 +349,7 @@ impl Decoder {
             self.decode_words(words(tokens, text_chars, rule, boundaries, self.aggregation), text_chars, breaks);
         let entities = group_entities(&words, &cut, text_chars, &self.labels, punctuation_rule);
         if punctuation_rule {
-            split_country_pairs(entities, text_chars)
+            split_name_pairs(entities, text_chars)
         } else {
             entities
         }
@@ -585,12 +590,18 @@ pub fn viterbi(probs: &[&[f32]], transitions: &Transitions, breaks: &[bool]) -> 
 }
 
 /// Splits every entity whose whole surface in `text` is two state names joined by a glued
-/// hyphen ([`country_pair_hyphen`]) into two entities of its type and score, one per name;
-/// other entities pass unchanged and the order stays the text's (step 5 of the module docs).
-fn split_country_pairs(entities: Vec<DecodedEntity>, text: &[char]) -> Vec<DecodedEntity> {
+/// hyphen ([`country_pair_hyphen`]), and every person entity that is two people the document
+/// also names apart ([`person_pair_hyphen`]), into two entities of its type and score, one per
+/// name; other entities pass unchanged and the order stays the text's (step 5 of the module
+/// docs).
+fn split_name_pairs(entities: Vec<DecodedEntity>, text: &[char]) -> Vec<DecodedEntity> {
+    let surface = |e: &DecodedEntity| text.get(e.start..e.end).unwrap_or_default();
+    let people = PersonWords::of(entities.iter().filter(|e| e.label == PERSON).map(surface));
     let mut out = Vec::with_capacity(entities.len());
     for entity in entities {
-        let hyphen = text.get(entity.start..entity.end).and_then(country_pair_hyphen);
+        let name = surface(&entity);
+        let hyphen = country_pair_hyphen(name)
+            .or_else(|| (entity.label == PERSON).then(|| person_pair_hyphen(name, &people)).flatten());
         match hyphen {
             Some(h) => {
                 let at = entity.start + h;
@@ -804,7 +815,7 @@ mod tests {
     fn only_the_pair_entities_are_split_with_their_type_and_score() {
         let text: Vec<char> = "Gli scambi Cina-Russia e l'Emilia-Romagna.".chars().collect();
         let e = |start, end, label: &str| DecodedEntity { start, end, label: label.into(), score: 0.9 };
-        let out = split_country_pairs(vec![e(11, 22, "LOC"), e(27, 41, "LOC")], &text);
+        let out = split_name_pairs(vec![e(11, 22, "LOC"), e(27, 41, "LOC")], &text);
         let surfaces: Vec<(String, &str)> =
             out.iter().map(|x| (text[x.start..x.end].iter().collect(), x.label.as_str())).collect();
         assert_eq!(
@@ -812,6 +823,31 @@ mod tests {
             [("Cina".to_string(), "LOC"), ("Russia".to_string(), "LOC"), ("Emilia-Romagna".to_string(), "LOC")]
         );
         assert!(out.iter().all(|x| x.score == 0.9));
+    }
+
+    #[test]
+    fn a_pair_of_people_splits_only_when_the_document_names_both_apart() {
+        let text: Vec<char> = "Vladimir Putin e Xi Jinping: l'appello Putin-Xi, Kramp-Karrenbauer.".chars().collect();
+        let e = |start, end, label: &str| DecodedEntity { start, end, label: label.into(), score: 0.8 };
+        let per = |s: &str| (s.to_string(), "PER");
+        let entities = vec![e(0, 14, "PER"), e(17, 27, "PER"), e(39, 47, "PER"), e(49, 66, "PER")];
+        let read = |out: &[DecodedEntity]| -> Vec<(String, &'static str)> {
+            out.iter()
+                .map(|x| (text[x.start..x.end].iter().collect(), if x.label == "PER" { "PER" } else { "other" }))
+                .collect()
+        };
+        let out = split_name_pairs(entities.clone(), &text);
+        assert_eq!(
+            read(&out),
+            [per("Vladimir Putin"), per("Xi Jinping"), per("Putin"), per("Xi"), per("Kramp-Karrenbauer")]
+        );
+        assert!(out.iter().all(|x| x.score == 0.8));
+        // without "Xi Jinping" the document does not name Xi apart: the pair stays one span
+        let without_xi: Vec<DecodedEntity> = entities.iter().filter(|x| x.start != 17).cloned().collect();
+        assert_eq!(read(&split_name_pairs(without_xi, &text))[1], per("Putin-Xi"));
+        // the same surface as an organisation is not a pair of people
+        let as_org = vec![e(0, 14, "PER"), e(17, 27, "PER"), e(39, 47, "ORG")];
+        assert_eq!(read(&split_name_pairs(as_org, &text))[2], ("Putin-Xi".to_string(), "other"));
     }
 
     #[test]
