@@ -110,15 +110,16 @@ topics-lead: setup
 bench: setup setup-test-env
     python3 bench/run_bench.py
 
-# The default NER model's single-run recipe: 5 epochs over the gold sets from scratch on CPU at
+# The default NER model's recipe, one run: 5 epochs over the gold sets from scratch on CPU at
 # lr 3e-4 with layer-wise lr decay 0.8, ELECTRA-small's rates (encoder layer l = 0..11 learns at
-# lr * 0.8^(12-l), the head at lr; lr 2e-4 with decay 0.9 until 2026-12-04), one warm-up and linear decay, dev-set model selection after every epoch and over
-# the average of the last two, into .local/ner-llrd (about 130 minutes on an idle 2-core Intel
-# Xeon, about four hours on a 2-core AMD EPYC). A cut-off run continues with `just train-ner
-# --resume` (`--max-stages K` stops after K epochs). Its selected weights alone score 0.8687 on
-# the dev selection; the shipped model (stage 6, 0.8700) is a greedy soup of it with stage 4,
-# the chain of earlier runs below: ¼ stage 4 + ¾ this run (models/ner-it-de/README.md, *Recipe*,
-# has every soup command), packaged with `just ner-package .local/ner-soup3`.
+# lr * 0.8^(12-l), the head at lr; lr 2e-4 with decay 0.9 until 2026-12-04), one warm-up and
+# linear decay, dev-set model selection after every epoch and over the average of the last two,
+# into .local/ner-llrd (130 minutes on a 2-core AMD EPYC Zen 5 or Intel Xeon with AVX-512,
+# about four hours on a 2-core AMD EPYC without it). A cut-off run continues with `just
+# train-ner --resume` (`--max-stages K` stops after K epochs). Its selected weights are the
+# shipped model (stage 7, since 2026-12-04; dev selection 0.8675), packaged with `just
+# ner-package`; the earlier chain of runs and soups (stages 1-6) is below and in
+# models/ner-it-de/README.md, *Recipe*.
 # The default NER model's training run (5 epochs, layer-wise lr decay).
 train-ner *args: setup setup-test-env
     mkdir -p .local/ner-llrd
