@@ -9,8 +9,8 @@
 //! regions, routes ("Roma-Viterbo", one LOC in KIND), double surnames and compounds that only
 //! begin with a pair ("Russland-Ukraine-Krieg") are left as the model found them. A pair of
 //! people ("Putin-Xi"), which no list can tell from a double surname ("Kramp-Karrenbauer"),
-//! is [`super::person_pairs`]' case. Splitting every glued hyphen instead costs 9.7 F1 on CoNLL-2003
-//! German dev (README, *Word boundaries*). The split itself happens in decoding
+//! is [`super::person_pairs`]' case. Splitting every glued hyphen instead costs 9.7 F1 on
+//! CoNLL-2003 German dev (README, *Word boundaries*). The split itself happens in decoding
 //! ([`super::decode`], step 5); this module only finds the pair.
 
 use std::collections::HashSet;

@@ -3,8 +3,9 @@
 //!
 //! Stages, one module each: [`model`] (load the network), tokenization with code-point offsets
 //! ([`crate::text`]), [`windows`] (long documents), batched forward passes (here), [`decode`]
-//! (words, aggregation, tags) over [`labels`], and [`country_pairs`] and [`person_pairs`] (two state names,
-//! or two people the document names apart, joined by a hyphen are two entities).
+//! (words, aggregation, tags) over [`labels`], and [`country_pairs`] and [`person_pairs`]
+//! (two state names, or two people the document names apart, joined by a hyphen are two
+//! entities).
 //!
 //! ```no_run
 //! use postilla_core::ner::{NerOptions, NerPipeline};

@@ -16,7 +16,8 @@ use std::collections::HashSet;
 
 use super::country_pairs::is_hyphen;
 
-/// The entity type this rule applies to.
+/// The entity type this rule applies to (the default model's and CoNLL's name for people; a
+/// model that calls them otherwise is left alone).
 pub const PERSON: &str = "PER";
 
 /// The words of a document's person entities that contain no hyphen: what the document
