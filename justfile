@@ -110,18 +110,26 @@ topics-lead: setup
 bench: setup setup-test-env
     python3 bench/run_bench.py
 
-# The default NER model's recipe, one run: 5 epochs over the gold sets from scratch on CPU at
-# lr 3e-4 with layer-wise lr decay 0.8, ELECTRA-small's rates (encoder layer l = 0..11 learns at
-# lr * 0.8^(12-l), the head at lr; lr 2e-4 with decay 0.9 until 2026-12-04), one warm-up and
-# linear decay, dev-set model selection after every epoch and over the average of the last two,
-# into .local/ner-llrd (130 minutes on a 2-core AMD EPYC Zen 5 or Intel Xeon with AVX-512,
-# about four hours on a 2-core AMD EPYC without it). A cut-off run continues with `just
-# train-ner --resume` (`--max-stages K` stops after K epochs). Its selected weights are the
-# shipped model (stage 7, since 2026-12-04; dev selection 0.8675), packaged with `just
-# ner-package`; the earlier chain of runs and soups (stages 1-6) is below and in
-# models/ner-it-de/README.md, *Recipe*.
-# The default NER model's training run (5 epochs, layer-wise lr decay).
+# The default NER model's recipe (training/recipe.py, stage 8 since 2026-12-04): two runs of 5
+# epochs over the gold sets from scratch at lr 3e-4 with layer-wise lr decay 0.8 (encoder layer
+# l = 0..11 learns at lr * 0.8^(12-l), the head at lr), one warm-up and linear decay, dev-set
+# selection after every epoch and over the average of the last two; the runs share the head's
+# seed 13 and differ in their data order (data seeds 13 and 29), into .local/ner-train-a and
+# .local/ner-train-b; then the greedy weight soup of the two, chosen on dev, into
+# .local/ner-train-soup. `--precision auto`: bf16 autocast on AMD processors with AVX512-BF16
+# and on AMX (106.1 minutes in all on a 2-core AMD EPYC Zen 5, stage 8), fp32 elsewhere (about
+# 270 minutes on a 2-core Intel Xeon, from stage 7's 130-minute fp32 run). Started again after a cut, it resumes the cut run and keeps
+# finished ones; ARGS go to both runs (`--max-stages K` stops each after K epochs). Package
+# the soup with `just ner-package`. Stage 7 was one run, `just train-ner-single`; the earlier
+# chain of runs and soups (stages 1-6) is below and in models/ner-it-de/README.md, *Recipe*.
+# The default NER model's recipe: two training runs and their weight soup.
 train-ner *args: setup setup-test-env
+    .local/venv/bin/python training/recipe.py train {{args}}
+
+# Stage 7's recipe, one run of 5 epochs in fp32 at the same rates (130 minutes on a 2-core AMD
+# EPYC Zen 5 or Intel Xeon with AVX-512), into .local/ner-llrd; `--resume` continues a cut run.
+# One fp32 training run at the recipe's rates (stage 7, shipped 2026-12-04).
+train-ner-single *args: setup setup-test-env
     mkdir -p .local/ner-llrd
     .local/venv/bin/python training/train_ner.py --out .local/ner-llrd --epochs 5 --lr 3e-4 --layer-decay 0.8 \
         --precision fp32 --compact --threads 2 {{args}} 2>&1 | tee -a .local/ner-llrd/log
@@ -156,9 +164,9 @@ ner-soup out *ingredients: setup setup-test-env
     .local/venv/bin/python training/soup.py --out {{out}} --threads 2 {{ingredients}} 2>&1 | tee -a {{out}}/log
 
 # After the copy, `postilla models build` rebuilds the model directory and its manifest is pinned
-# (models/ner-it-de.manifest.json); RUN defaults to `just train-ner`'s directory.
+# (models/ner-it-de.manifest.json); RUN defaults to `just train-ner`'s soup.
 # Copies a training run's or a soup's compact weights into models/ner-it-de.
-ner-package run=".local/ner-llrd": setup
+ner-package run=".local/ner-train-soup": setup
     .local/venv/bin/python training/package_ner.py {{run}}
     {{postilla}} models build
     cp models/ner-it-de/manifest.json models/ner-it-de.manifest.json

@@ -6,7 +6,8 @@ resumed to the weights of an uninterrupted one, the training-language filter, th
 sets (`--extra-gold`, GermEval mapped to the CoNLL convention), names joined by glued hyphens
 (`--hyphen-joins`), training on the selection sets (`--dev-in-training`) and the weights a run
 keeps (`--keep`), the moving averages of the weights (`--ema`), the data seed apart from the
-head's (`--data-seed`), and the greedy weight soup (training/soup.py)."""
+head's (`--data-seed`), the greedy weight soup (training/soup.py), and the recipe's orchestration
+of two runs and their soup (training/recipe.py)."""
 import os
 import sys
 
@@ -511,3 +512,69 @@ def test_soup_of_a_smoke_run_packages_like_a_run(tmp_path):
     expected = trial if trial["added"] else first
     assert all(log["selected"][k] == expected[k] for k in ("kind-wn", "conll-de", "selection", "conll-de-doc"))
     assert load_initial(torch, str(out))["stage"] == "package:soup"
+
+
+def recipe_log(data_seed, **changes):
+    """The logged `args` of one of the recipe's runs (training/recipe.py), with `changes`."""
+    import recipe
+    args = {**recipe.EXPECTED, "precision": "bf16", "data_seed": data_seed, "threads": 2, "out": "x"}
+    return {**args, **changes}
+
+
+def test_recipe_knows_its_runs_by_their_logged_options():
+    import recipe
+    assert recipe.differences(recipe_log(13), 13) == {}
+    assert recipe.differences(recipe_log(None), 13) == {}  # no --data-seed: the seed, 13
+    assert recipe.differences(recipe_log(29), 13) == {"data_seed": 29}
+    assert recipe.differences(recipe_log(29, lr=2e-4), 29) == {"lr": 2e-4}
+    assert recipe.differences(recipe_log(29, precision="int8"), 29) == {"precision": "int8"}
+    assert recipe.differences(recipe_log(13, epochs=1, limit=48), 13) == {"epochs": 1, "limit": 48}
+
+
+def test_recipe_trains_both_runs_then_soups_them_keeping_resuming_or_refusing_runs(tmp_path, monkeypatch, capsys):
+    """training/recipe.py's orchestration with train_ner.py and soup.py replaced by a stand-in
+    that records each command and writes the log a finished run writes."""
+    import recipe
+    runs = [(str(tmp_path / "a"), 13), (str(tmp_path / "b"), 29)]
+    monkeypatch.setattr(recipe, "RUNS", runs)
+    monkeypatch.setattr(recipe, "SOUP", str(tmp_path / "soup"))
+    commands = []
+
+    def stand_in(command, log_path):
+        commands.append(command)
+        out = command[command.index("--out") + 1]
+        if command[1].endswith("train_ner.py"):
+            seed = int(command[command.index("--data-seed") + 1])
+            log = {"minutes": 50.0, "args": recipe_log(seed, precision="auto")}
+        else:
+            log = {"minutes": 7.5}
+        json.dump(log, open(os.path.join(out, "training-log.json"), "w"))
+        if os.path.exists(os.path.join(out, "resume.pt")):
+            os.remove(os.path.join(out, "resume.pt"))  # a resumed run that ends removes it
+        return 0
+
+    monkeypatch.setattr(recipe, "tee", stand_in)
+    recipe.train([])
+    assert [c[1].rsplit("/", 1)[-1] for c in commands] == ["train_ner.py", "train_ner.py", "soup.py"]
+    for command, (run, seed) in zip(commands, runs):
+        assert command[2:4] == ["--out", run] and command[-2:] == ["--data-seed", str(seed)]
+        assert command[4:4 + len(recipe.RUN_ARGS)] == recipe.RUN_ARGS
+    assert commands[2][-2:] == [run for run, _ in runs]
+    assert '"recipe_minutes": 107.5' in capsys.readouterr().out
+
+    # Started again: finished runs are kept, a run with resume.pt resumes, then the soup.
+    commands.clear()
+    open(os.path.join(runs[1][0], "resume.pt"), "w").close()
+    recipe.train(["--max-stages", "3"])
+    assert len(commands) == 2 and commands[0][-3:] == ["--resume", "--max-stages", "3"]
+    assert commands[0][3] == runs[1][0] and commands[1][1].endswith("soup.py")
+
+    # A finished directory trained otherwise is refused, not soup material.
+    json.dump({"minutes": 1.0, "args": recipe_log(13, lr=1e-4)}, open(os.path.join(runs[0][0], "training-log.json"), "w"))
+    commands.clear()
+    try:
+        recipe.train([])
+        raise AssertionError("a run with lr 1e-4 was kept")
+    except SystemExit as refused:
+        assert "lr" in str(refused)
+    assert commands == []

@@ -4,20 +4,16 @@ fine-tuned from models/e5-small on the gold training sets of ../shared/data, on 
 
     python3 training/train_ner.py --out OUT_DIR [--limit N] [--epochs E] [--threads T] [--device cuda]
 
-The recipe's single run (`just train-ner`, about 130 minutes on an idle 2-core Intel Xeon in
-fp32): five epochs from scratch with layer-wise learning-rate decay:
-    python3 training/train_ner.py --out .local/ner-llrd --epochs 5 --lr 2e-4 --layer-decay 0.9 --precision fp32 \
-        --compact --threads 2
-The shipped model (stage 6) is a greedy weight soup (training/soup.py, `just ner-soup`) of that
-run and stage 4, ¼ stage 4 + ¾ the run; stage 4 came in four stages: one run from scratch (`just train-ner-stage1`, 128
-minutes on a 2-core Intel Xeon), two continuation epochs (`just ner-continue`, 38 and 33 minutes
-on a 2-core AMD EPYC) and a greedy soup of finished models chosen on dev (every ingredient and
-command in models/ner-it-de/README.md):
-    python3 training/train_ner.py --out .local/ner-train --epochs 5 --lr 1e-4 --precision fp32 --compact --threads 2
-    python3 training/train_ner.py --out .local/ner-train-c1 --init .local/ner-train --epochs 1 --lr 3e-5 --seed 17 \
-        --precision fp32 --compact --threads 2
-    python3 training/train_ner.py --out .local/ner-train-c2 --init .local/ner-train-c1 --epochs 1 --lr 2e-5 --seed 23 \
-        --precision fp32 --compact --threads 2
+The recipe (`just train-ner`, training/recipe.py): two runs of five epochs from scratch with
+layer-wise learning-rate decay that differ only in their data seed, then their greedy weight
+soup (training/soup.py), chosen on dev; `--precision auto` trains under bf16 autocast on AMD
+processors with AVX512-BF16 and on AMX, in fp32 elsewhere:
+    python3 training/train_ner.py --out .local/ner-train-a --epochs 5 --lr 3e-4 --layer-decay 0.8 --seed 13 \
+        --precision auto --compact --threads 2 --data-seed 13
+    python3 training/train_ner.py --out .local/ner-train-b ... --data-seed 29
+    python3 training/soup.py --out .local/ner-train-soup --threads 2 .local/ner-train-a .local/ner-train-b
+Earlier shipped models (stages 1-7: a five-epoch run, continuation epochs with `--init`, weight
+soups, one fp32 run of these rates) and every command are in models/ner-it-de/README.md.
 Continuing from the shipped model: --init models/ner-it-de. `--data-seed S` draws the data
 (news spacing, windows, batches) from S while `--seed` keeps the classifier head's start: runs
 that differ only in their data seed are ingredients a weight soup can average. `--ema DECAYS`
@@ -723,7 +719,8 @@ def parameter_groups(model, lr, layer_decay):
 def bf16_supported(torch, device, cpuinfo=None):
     """Whether `--precision auto` trains under bf16 autocast: on GPUs that support it, and on
     processors where it was measured faster than fp32 (`cpuinfo`: /proc/cpuinfo's text). Those
-    are AMD processors with AVX512-BF16 (a 2-core EPYC: 1,530 against 840 tokens/s) and
+    are AMD processors with AVX512-BF16 (a 2-core EPYC: 1,530 against 840 tokens/s; a
+    2-core EPYC Zen 5: about 2,600 against 1,000) and
     processors with AMX; an Intel Xeon with AVX512-BF16 but no AMX ran bf16 slower (675 against
     941 tokens/s), so it trains in fp32."""
     if device != "cpu":

@@ -62,7 +62,7 @@ struct NerArgs {
     weight_decay: f64,
     /// Layer-wise learning-rate decay d: encoder layer l of L learns at lr·d^(L−l), the
     /// embeddings at lr·d^(L+1), the head at lr; biases and layer norms without weight decay.
-    /// 1 (the default) is off; `just train-ner`'s recipe uses 0.9 with --lr 2e-4.
+    /// 1 (the default) is off; `just train-ner`'s recipe uses 0.8 with --lr 3e-4.
     #[arg(long, default_value_t = 1.0)]
     layer_decay: f64,
     /// Gradient clipping: largest global L2 norm.
