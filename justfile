@@ -118,8 +118,9 @@ bench: setup setup-test-env
 # .local/ner-train-b; then the greedy weight soup of the two, chosen on dev, into
 # .local/ner-train-soup. `--precision auto`: bf16 autocast on AMD processors with AVX512-BF16
 # and on AMX (106.1 minutes in all on a 2-core AMD EPYC Zen 5, stage 8), fp32 elsewhere (about
-# 270 minutes on a 2-core Intel Xeon, from stage 7's 130-minute fp32 run). Started again after a cut, it resumes the cut run and keeps
-# finished ones; ARGS go to both runs (`--max-stages K` stops each after K epochs). Package
+# 270 minutes on a 2-core Intel Xeon, from stage 7's 130-minute fp32 run). Started again
+# after a cut, it resumes the cut run and keeps finished ones; ARGS go to both runs
+# (`--max-stages K` stops each after K epochs). Package
 # the soup with `just ner-package`. Stage 7 was one run, `just train-ner-single`; the earlier
 # chain of runs and soups (stages 1-6) is below and in models/ner-it-de/README.md, *Recipe*.
 # The default NER model's recipe: two training runs and their weight soup.
