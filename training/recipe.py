@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""The default NER model's recipe as data (`just train-ner`): two
-five-epoch runs of train_ner.py from scratch that share the classifier head's initialisation
-(seed 13) and differ in their data order and windows (data seeds 13 and 29), then the greedy
-weight soup of their selected weights (training/soup.py), chosen on dev.
+"""The default NER model's recipe (`just train-ner`): two five-epoch runs of train_ner.py from
+scratch that share the classifier head's initialisation (seed 13) and differ in their data
+order and windows (data seeds 13 and 29), then the greedy weight soup of their selected
+weights (training/soup.py), chosen on dev. The options are data (RUN_ARGS, EXPECTED) here.
 
     python3 training/recipe.py train [ARGS...]  the recipe (`just train-ner`); ARGS go to both
                                                 runs (e.g. --max-stages 2)
