@@ -142,9 +142,10 @@ fn the_same_text_through_huggingface_words_keeps_glued_punctuation() {
         .expect("write");
     let (ours, hf) = (dir.path().join("ours.jsonl"), dir.path().join("hf.jsonl"));
     for (out, words) in [(&ours, "punctuation"), (&hf, "huggingface")] {
-        let decoding = if words == "huggingface" { "greedy" } else { "viterbi" };
+        let (decoding, ends) = if words == "huggingface" { ("greedy", "keep") } else { ("viterbi", "trim") };
         let o = run(postilla()
-            .args(["annotate", "--no-topics", "--word-boundaries", words, "--decoding", decoding, "-o"])
+            .args(["annotate", "--no-topics", "--word-boundaries", words, "--decoding", decoding])
+            .args(["--function-words", ends, "-o"])
             .arg(out)
             .arg(&input));
         assert!(o.status.success(), "{}", stderr(&o));
@@ -159,6 +160,7 @@ fn the_same_text_through_huggingface_words_keeps_glued_punctuation() {
     };
     assert_eq!(read_jsonl(&hf)[0]["provenance"]["params"]["word_boundaries"], "huggingface");
     assert_eq!(read_jsonl(&hf)[0]["provenance"]["params"]["decoding"], "greedy");
+    assert_eq!(read_jsonl(&hf)[0]["provenance"]["params"]["function_words"], "keep");
     assert!(text_of(&ours).contains(&"Vladimir Putin".to_owned()), "{:?}", text_of(&ours));
     assert!(text_of(&hf).contains(&"Vladimir Putin,".to_owned()), "{:?}", text_of(&hf));
 }

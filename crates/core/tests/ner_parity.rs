@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 
 use postilla_core::model::Precision;
-use postilla_core::ner::{Aggregation, Decoding, NerEntity, NerOptions, NerPipeline, WordBoundaries};
+use postilla_core::ner::{Aggregation, Decoding, FunctionWords, NerEntity, NerOptions, NerPipeline, WordBoundaries};
 
 #[derive(Debug, serde::Deserialize)]
 struct RefEntity {
@@ -79,6 +79,7 @@ fn compare_within(model: &str, aggregation: &str, max_length: usize, stride: usi
         batch_size,
         aggregation: aggregation.parse().expect("agg"),
         word_boundaries: WordBoundaries::HuggingFace,
+        function_words: FunctionWords::Keep,
         decoding: Decoding::Greedy,
         precision: Precision::Fp32,
         ..NerOptions::default()
@@ -174,6 +175,7 @@ fn predict_with(model: &str, texts: &[&str], batch_size: usize) -> Vec<Vec<NerEn
         batch_size,
         aggregation: Aggregation::First,
         word_boundaries: WordBoundaries::HuggingFace,
+        function_words: FunctionWords::Keep,
         decoding: Decoding::Greedy,
         precision: Precision::Fp32,
         ..NerOptions::default()

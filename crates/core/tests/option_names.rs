@@ -3,7 +3,7 @@
 //! with the names it could have been.
 
 use postilla_core::model::{DeviceChoice, MatmulKernel, Precision};
-use postilla_core::ner::{Aggregation, Decoding, WordBoundaries};
+use postilla_core::ner::{Aggregation, Decoding, FunctionWords, WordBoundaries};
 use postilla_core::topics::ChunkAggregation;
 use postilla_core::train::TrainPrecision;
 
@@ -25,6 +25,7 @@ fn names_round_trip_through_parse_as_str_and_serde() {
     round_trips(Aggregation::NAMES, Aggregation::as_str);
     round_trips(WordBoundaries::NAMES, WordBoundaries::as_str);
     round_trips(Decoding::NAMES, Decoding::as_str);
+    round_trips(FunctionWords::NAMES, FunctionWords::as_str);
     round_trips(ChunkAggregation::NAMES, ChunkAggregation::as_str);
     round_trips(TrainPrecision::NAMES, TrainPrecision::as_str);
     round_trips(MatmulKernel::NAMES, MatmulKernel::as_str);

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::error::ModelError;
 use crate::model::manifest::{hash_file, MANIFEST_FILE};
 use crate::model::{verify_model_dir, weights_file, Precision};
-use crate::ner::{Aggregation, Decoding, NerOptions, WordBoundaries};
+use crate::ner::{Aggregation, Decoding, FunctionWords, NerOptions, WordBoundaries};
 use crate::topics::{ChunkAggregation, EmbeddingOptions, NliOptions, TopicTaxonomy};
 
 /// What made a record.
@@ -70,6 +70,10 @@ pub struct Params {
     /// NER: how word labels become entities.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decoding: Option<Decoding>,
+    /// NER: whether trailing function words are cut from entities (absent in records written
+    /// before the option existed, which kept them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_words: Option<FunctionWords>,
     /// NER: precision of the forward.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<Precision>,
@@ -188,6 +192,7 @@ impl Provenance {
         self.params.word_boundaries = Some(options.word_boundaries);
         self.params.input_tokens = Some(options.input_tokens);
         self.params.decoding = Some(options.decoding);
+        self.params.function_words = Some(options.function_words);
         self.params.precision = Some(options.precision);
     }
 

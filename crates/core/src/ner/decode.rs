@@ -38,7 +38,9 @@
 //!    [`WordBoundaries::Punctuation`] leading and trailing punctuation and symbols are trimmed
 //!    from the span too (a token such as `AP.` can hold a name and its full stop, `BRNN>>`
 //!    a name and a breadcrumb); an entity made only of them is dropped, and a lone `▁` piece
-//!    never widens a span.
+//!    never widens a span. With [`FunctionWords::Trim`] (the default, raw or pre-tokenised
+//!    text alike) an entity's trailing function words are cut first ("Tribunale di" is
+//!    "Tribunale", [`super::function_words`]), and its score is the mean of the words kept.
 //! 5. **Name pairs.** With [`WordBoundaries::Punctuation`] an entity whose whole surface is
 //!    two names of states joined by a glued hyphen ("Cina-Russia", "USA-China") becomes two
 //!    entities of its type and score, one per name ([`super::country_pairs`]); hyphenated
@@ -49,6 +51,8 @@
 //!    whole ([`super::person_pairs`]).
 
 use super::country_pairs::country_pair_hyphen;
+pub use super::function_words::FunctionWords;
+use super::function_words::words_before_function_words;
 use super::labels::{LabelSet, TagPrefix};
 use super::person_pairs::{person_pair_hyphen, PersonWords, PERSON};
 use crate::names::named_values;
@@ -310,6 +314,7 @@ pub struct Decoder {
     transitions: Transitions,
     aggregation: Aggregation,
     decoding: Decoding,
+    function_words: FunctionWords,
 }
 
 /// Where an entity may not continue from the previous word (step 3 of the module docs).
@@ -324,10 +329,16 @@ enum BreakRule {
 }
 
 impl Decoder {
-    /// A decoder for a model with `labels`.
+    /// A decoder for a model with `labels`; trailing function words are cut
+    /// ([`FunctionWords::Trim`]) unless [`Decoder::with_function_words`] says otherwise.
     pub fn new(labels: LabelSet, aggregation: Aggregation, decoding: Decoding) -> Self {
         let transitions = Transitions::of(&labels);
-        Decoder { labels, transitions, aggregation, decoding }
+        Decoder { labels, transitions, aggregation, decoding, function_words: FunctionWords::default() }
+    }
+
+    /// The same decoder with `function_words` (step 4 of the module docs).
+    pub fn with_function_words(self, function_words: FunctionWords) -> Self {
+        Decoder { function_words, ..self }
     }
 
     /// The model's label set.
@@ -347,7 +358,8 @@ impl Decoder {
         let breaks = if punctuation_rule { BreakRule::GluedSentenceMarks } else { BreakRule::None };
         let (words, cut) =
             self.decode_words(words(tokens, text_chars, rule, boundaries, self.aggregation), text_chars, breaks);
-        let entities = group_entities(&words, &cut, text_chars, &self.labels, punctuation_rule);
+        let ends = SpanEnds { punctuation: punctuation_rule, function_words: self.function_words };
+        let entities = group_entities(&words, &cut, text_chars, &self.labels, ends);
         if punctuation_rule {
             split_name_pairs(entities, text_chars)
         } else {
@@ -365,7 +377,9 @@ impl Decoder {
     /// outside every given token is a word of its own, up to the next token's start. An
     /// entity does not run across a line break between two tokens (the lines of a
     /// pre-tokenised document are its sentences, as `postilla import` writes them); there is
-    /// no glued-break rule, and spans are not trimmed: the tokens are authoritative.
+    /// no glued-break rule, and spans are not trimmed of punctuation: the tokens are
+    /// authoritative (trailing function words are cut as in raw text, with
+    /// [`FunctionWords::Trim`]).
     pub fn entities_in_words(
         &self,
         tokens: &[TokenPrediction],
@@ -374,7 +388,8 @@ impl Decoder {
     ) -> Vec<DecodedEntity> {
         let (words, cut) =
             self.decode_words(given_words(tokens, given, self.aggregation), text_chars, BreakRule::LineBreaks);
-        group_entities(&words, &cut, text_chars, &self.labels, false)
+        let ends = SpanEnds { punctuation: false, function_words: self.function_words };
+        group_entities(&words, &cut, text_chars, &self.labels, ends)
     }
 
     /// Step 3's choice of tags, with where entities break: greedy keeps each word's most
@@ -614,38 +629,28 @@ fn split_name_pairs(entities: Vec<DecodedEntity>, text: &[char]) -> Vec<DecodedE
     out
 }
 
+/// What step 4 of the module docs cuts from an entity's span.
+#[derive(Debug, Clone, Copy)]
+struct SpanEnds {
+    /// Leading and trailing punctuation, symbols and whitespace (the punctuation rule).
+    punctuation: bool,
+    /// Trailing function words.
+    function_words: FunctionWords,
+}
+
 /// Steps 3 and 4 of the module docs: words into entities, none continued into a word where
-/// `cut` is set. `punctuation_rule` trims punctuation, symbols and whitespace from span ends.
+/// `cut` is set, their spans cut as `ends` says.
 fn group_entities(
     words: &[Word],
     cut: &[bool],
     text_chars: &[char],
     labels: &LabelSet,
-    punctuation_rule: bool,
+    ends: SpanEnds,
 ) -> Vec<DecodedEntity> {
-    let trim = |c: char| punctuation_rule && (is_punctuation(c) || is_symbol(c) || c.is_whitespace());
     let mut entities = Vec::new();
     let mut group: Vec<&Word> = Vec::new();
     let mut flush = |group: &mut Vec<&Word>| {
-        if let Some(first) = group.first() {
-            if let Some(entity) = &labels.tags[first.label].entity {
-                // whitespace-only words take part in grouping (as in Hugging Face) but never
-                // widen a span
-                let visible: Vec<&&Word> = group.iter().filter(|w| w.start < w.end).collect();
-                let mut start = visible.first().map_or(0, |w| w.start);
-                let mut end = visible.last().map_or(0, |w| w.end);
-                while start < end && trim(text_chars[start]) {
-                    start += 1;
-                }
-                while end > start && trim(text_chars[end - 1]) {
-                    end -= 1;
-                }
-                if start < end {
-                    let score = group.iter().map(|w| w.score).sum::<f64>() / group.len() as f64;
-                    entities.push(DecodedEntity { start, end, label: entity.clone(), score });
-                }
-            }
-        }
+        entities.extend(entity_of(group, text_chars, labels, ends));
         group.clear();
     };
     for (i, w) in words.iter().enumerate() {
@@ -665,6 +670,36 @@ fn group_entities(
     }
     flush(&mut group);
     entities
+}
+
+/// Step 4 of the module docs: the entity of one group of words (its first word's tag names
+/// the type), `None` for `O` words or when nothing is left of the span.
+fn entity_of(group: &[&Word], text_chars: &[char], labels: &LabelSet, ends: SpanEnds) -> Option<DecodedEntity> {
+    let entity = labels.tags[group.first()?.label].entity.as_ref()?;
+    // whitespace-only words take part in grouping (as in Hugging Face) but never widen a span
+    let mut visible: Vec<(usize, usize)> = group.iter().filter(|w| w.start < w.end).map(|w| (w.start, w.end)).collect();
+    let all_visible = visible.len();
+    if ends.function_words == FunctionWords::Trim {
+        visible.truncate(words_before_function_words(&visible, text_chars));
+    }
+    let last_end = visible.last()?.1;
+    let trim = |c: char| ends.punctuation && (is_punctuation(c) || is_symbol(c) || c.is_whitespace());
+    let mut start = visible.first().map_or(0, |w| w.0);
+    let mut end = visible.last().map_or(0, |w| w.1);
+    while start < end && trim(text_chars[start]) {
+        start += 1;
+    }
+    while end > start && trim(text_chars[end - 1]) {
+        end -= 1;
+    }
+    if start >= end {
+        return None;
+    }
+    // the score is the mean over the group's words, or over those before the cut
+    let kept: Vec<f64> =
+        group.iter().filter(|w| visible.len() == all_visible || w.start < last_end).map(|w| w.score).collect();
+    let score = kept.iter().sum::<f64>() / kept.len() as f64;
+    Some(DecodedEntity { start, end, label: entity.clone(), score })
 }
 
 #[cfg(test)]
@@ -712,7 +747,7 @@ mod tests {
     #[test]
     fn bioes_single_and_end_close_entities() {
         let l = labels(&["O", "B-ORG", "I-ORG", "E-ORG", "S-ORG"]);
-        let text: Vec<char> = "a b c d".chars().collect();
+        let text: Vec<char> = "w x y z".chars().collect();
         let toks = vec![tok((0, 1), 1, 4, 5), tok((2, 3), 1, 1, 5), tok((4, 5), 1, 3, 5), tok((6, 7), 1, 2, 5)];
         let e = decode_entities(
             &toks,
@@ -724,7 +759,7 @@ mod tests {
             Decoding::Greedy,
         );
         let spans: Vec<(usize, usize)> = e.iter().map(|x| (x.start, x.end)).collect();
-        // S closes "a"; B..E is "b c"; the I after E starts a new entity "d"
+        // S closes "w"; B..E is "x y"; the I after E starts a new entity "z"
         assert_eq!(spans, vec![(0, 1), (2, 5), (6, 7)]);
     }
 
@@ -1260,5 +1295,53 @@ mod tests {
         let chars: Vec<char> = text.chars().collect();
         let e = decode_entities_in_words(&toks, &chars, &l, &given, Aggregation::First, Decoding::Viterbi);
         assert_eq!(surfaces(text, &e), owned(&[("Madagaskar ANTANANARIVO", "LOC")]));
+    }
+
+    #[test]
+    fn trailing_function_words_are_cut_in_raw_and_pre_tokenised_text() {
+        // "Tribunale di Milano," tagged B-ORG I-ORG B-LOC O: the ORG ends on "di"
+        let l = labels(&["O", "B-ORG", "I-ORG", "B-LOC"]);
+        let text = "Il Tribunale di Milano, ieri";
+        let toks = weighted(
+            text,
+            &[
+                ((0, 2), &[0.9, 0.05, 0.03, 0.02]),
+                ((2, 12), &[0.1, 0.8, 0.05, 0.05]),
+                ((12, 15), &[0.1, 0.1, 0.6, 0.2]),
+                ((15, 22), &[0.1, 0.1, 0.1, 0.7]),
+                ((22, 23), &[0.9, 0.05, 0.03, 0.02]),
+                ((23, 28), &[0.9, 0.05, 0.03, 0.02]),
+            ],
+        );
+        let chars: Vec<char> = text.chars().collect();
+        let rule = WordRule::Whitespace;
+        for decoding in [Decoding::Greedy, Decoding::Viterbi] {
+            let trim = Decoder::new(l.clone(), Aggregation::First, decoding);
+            let e = trim.entities(&toks, &chars, &rule, WordBoundaries::Punctuation);
+            assert_eq!(surfaces(text, &e), owned(&[("Tribunale", "ORG"), ("Milano", "LOC")]), "{decoding:?}");
+            // the score is the mean over the words kept: "Tribunale" alone
+            assert!((e[0].score - 0.8).abs() < 1e-6, "{}", e[0].score);
+            let given = [[0, 2], [3, 12], [13, 15], [16, 22], [22, 23], [24, 28]];
+            let e = trim.entities_in_words(&toks, &chars, &given);
+            assert_eq!(surfaces(text, &e), owned(&[("Tribunale", "ORG"), ("Milano", "LOC")]), "{decoding:?}");
+            let keep = trim.clone().with_function_words(FunctionWords::Keep);
+            let e = keep.entities(&toks, &chars, &rule, WordBoundaries::Punctuation);
+            assert_eq!(surfaces(text, &e), owned(&[("Tribunale di", "ORG"), ("Milano", "LOC")]), "{decoding:?}");
+            let e = keep.entities_in_words(&toks, &chars, &given);
+            assert_eq!(surfaces(text, &e), owned(&[("Tribunale di", "ORG"), ("Milano", "LOC")]), "{decoding:?}");
+        }
+    }
+
+    #[test]
+    fn an_entity_of_function_words_only_is_dropped() {
+        let l = labels(&["O", "B-LOC", "I-LOC"]);
+        let text = "verso di la";
+        let toks = weighted(
+            text,
+            &[((0, 5), &[0.9, 0.05, 0.05]), ((5, 8), &[0.1, 0.8, 0.1]), ((8, 11), &[0.1, 0.1, 0.8])],
+        );
+        let chars: Vec<char> = text.chars().collect();
+        let decoder = Decoder::new(l, Aggregation::First, Decoding::Viterbi);
+        assert!(decoder.entities(&toks, &chars, &WordRule::Whitespace, WordBoundaries::Punctuation).is_empty());
     }
 }

@@ -3,9 +3,9 @@
 //!
 //! Stages, one module each: [`model`] (load the network), tokenization with code-point offsets
 //! ([`crate::text`]), [`windows`] (long documents), batched forward passes (here), [`decode`]
-//! (words, aggregation, tags) over [`labels`], and [`country_pairs`] and [`person_pairs`]
-//! (two state names, or two people the document names apart, joined by a hyphen are two
-//! entities).
+//! (words, aggregation, tags) over [`labels`], [`function_words`] (no entity ends on "di",
+//! "von" or "of"), and [`country_pairs`] and [`person_pairs`] (two state names, or two people
+//! the document names apart, joined by a hyphen are two entities).
 //!
 //! ```no_run
 //! use postilla_core::ner::{NerOptions, NerPipeline};
@@ -21,6 +21,7 @@
 
 pub mod country_pairs;
 pub mod decode;
+pub mod function_words;
 pub mod labels;
 pub mod model;
 pub mod person_pairs;
@@ -32,7 +33,7 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Kind};
 
 use decode::Decoder;
-pub use decode::{Aggregation, DecodedEntity, Decoding, WordBoundaries, WordRule};
+pub use decode::{Aggregation, DecodedEntity, Decoding, FunctionWords, WordBoundaries, WordRule};
 use labels::LabelSet;
 use model::TokenClassifier;
 use windows::WindowPlan;
@@ -66,6 +67,11 @@ pub struct NerOptions {
     /// Options serialised before it existed read as greedy, the decoding they ran.
     #[serde(default = "greedy")]
     pub decoding: Decoding,
+    /// Whether an entity's trailing function words are cut ("Tribunale di" → "Tribunale"; the
+    /// default) or kept as the tags group them (Hugging Face). Options serialised before it
+    /// existed read as keep, what they ran.
+    #[serde(default = "keep")]
+    pub function_words: FunctionWords,
     /// Device.
     pub device: DeviceChoice,
     /// Forward pass of BERT and XLM-R models (same output; see [`crate::model::encoder`]).
@@ -75,6 +81,12 @@ pub struct NerOptions {
     /// model is loaded ([`NerPipeline::options`]
     /// reports the precision that runs).
     pub precision: Precision,
+}
+
+/// [`FunctionWords::Keep`]: what options serialised before [`NerOptions::function_words`]
+/// existed ran.
+fn keep() -> FunctionWords {
+    FunctionWords::Keep
 }
 
 /// `true`: the serde default of options added after their first release.
@@ -97,6 +109,7 @@ impl Default for NerOptions {
             word_boundaries: WordBoundaries::Punctuation,
             input_tokens: true,
             decoding: Decoding::Viterbi,
+            function_words: FunctionWords::Trim,
             device: DeviceChoice::Cpu,
             engine: Engine::default(),
             precision: Precision::Auto,
@@ -182,7 +195,7 @@ impl NerPipeline {
             });
         }
         let capacity = max_length - n_special;
-        let decoder = Decoder::new(labels, options.aggregation, options.decoding);
+        let decoder = Decoder::new(labels, options.aggregation, options.decoding).with_function_words(options.function_words);
         Ok(NerPipeline { classifier, tokenizer, decoder, capacity, options, dir: dir.into() })
     }
 

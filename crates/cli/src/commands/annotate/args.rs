@@ -9,7 +9,7 @@ use clap::Args;
 use postilla_core::annotate::{AnnotatorConfig, TopicMethod, TopicsConfig};
 use postilla_core::defaults::{self, DefaultAdapter};
 use postilla_core::model::{DeviceChoice, Engine, MatmulKernel, Precision};
-use postilla_core::ner::{Aggregation, Decoding, NerOptions, WordBoundaries};
+use postilla_core::ner::{Aggregation, Decoding, FunctionWords, NerOptions, WordBoundaries};
 use postilla_core::run::RunOptions;
 use postilla_core::topics::{EmbeddingOptions, NliOptions, TopicAdapter, TopicCalibration};
 
@@ -105,9 +105,17 @@ pub struct AnnotateArgs {
     /// How word labels become entities: viterbi (the most probable well-formed tag sequence:
     /// an I- tag only continues an entity of its own type, and nothing continues across a
     /// glued sentence mark) or greedy (each word's most probable label, grouped as Hugging
-    /// Face's pipeline does; with --word-boundaries huggingface, the pipeline's exact output).
+    /// Face's pipeline does; with --word-boundaries huggingface and --function-words keep, the
+    /// pipeline's exact output).
     #[arg(long, default_value = "viterbi")]
     decoding: Decoding,
+    /// Entity ends: trim (an entity never ends on a lowercase preposition, article or
+    /// conjunction of Italian, German or English standing as a word of its own: "Tribunale di"
+    /// gives "Tribunale", and an entity of such words only is dropped) or keep (spans as the
+    /// tags group them; with --word-boundaries huggingface --decoding greedy, the Hugging Face
+    /// pipeline's exact output).
+    #[arg(long, default_value = "trim")]
+    function_words: FunctionWords,
     /// libtorch threads (default: libtorch's choice).
     #[arg(long)]
     threads: Option<usize>,
@@ -260,6 +268,7 @@ impl AnnotateArgs {
             word_boundaries: self.word_boundaries,
             input_tokens: !self.ignore_input_tokens,
             decoding: self.decoding,
+            function_words: self.function_words,
             device: self.device,
             precision: self.precision,
         }
