@@ -23,6 +23,33 @@ pub struct Document {
     pub tokens: Option<Vec<[usize; 2]>>,
     /// Where it came from (path, `path:line` or `stdin:line`).
     pub source: String,
+    /// The texts around it in its input, for the NER to read as context (empty unless
+    /// [`crate::context::with_context`] set them).
+    pub context: DocumentContext,
+}
+
+impl Document {
+    /// A raw-text document (no tokens, no context).
+    pub fn new(id: &str, text: &str, source: &str) -> Self {
+        Document { id: id.into(), text: text.into(), tokens: None, source: source.into(), context: DocumentContext::default() }
+    }
+}
+
+/// The texts of a document's neighbours in its input ([`crate::context`]), in order, joined by
+/// line breaks; empty when it has none (or context is off).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DocumentContext {
+    /// The documents before it, the nearest last.
+    pub before: String,
+    /// The documents after it, the nearest first.
+    pub after: String,
+}
+
+impl DocumentContext {
+    /// Whether there is no context on either side.
+    pub fn is_empty(&self) -> bool {
+        self.before.is_empty() && self.after.is_empty()
+    }
 }
 
 /// A document that could not be read.
@@ -152,7 +179,7 @@ fn document(id: String, text: String, tokens: Option<Vec<[usize; 2]>>, source: S
     if let Some(problem) = tokens.as_deref().and_then(|t| token_problem(t, text.chars().count())) {
         return Err(DocumentError { id, kind: "invalid_tokens", message: problem, source });
     }
-    Ok(Document { id, text, tokens, source })
+    Ok(Document { id, text, tokens, source, context: DocumentContext::default() })
 }
 
 /// Why a document's tokens cannot be its words: a span that is empty, reversed, past the end

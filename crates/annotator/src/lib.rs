@@ -12,6 +12,7 @@
 //! | [`text`] | code-point offsets and text hashes, the two facts that tie a record to its text |
 //! | [`hash`] | the workspace's sha256 helper (a leaf) |
 //! | [`input`] | reading documents: directories of `.txt`, `.txt`, JSONL, stdin; document errors |
+//! | [`context`] | the documents around a document in its input, read by the NER as context |
 //! | [`jsonl`] | JSONL reading and writing, per-batch flush and fsync |
 //! | [`resume`] | what an interrupted run wrote (torn lines, provenance check), `--shard K/N` |
 //! | [`formats`] | gold formats in and out: CoNLL, IOB1, GermEval, KIND, brat, doccano, W3C, SIB-200, ... |
@@ -32,6 +33,7 @@
 
 #![warn(missing_docs)]
 
+pub mod context;
 pub mod eval;
 pub mod formats;
 pub mod hash;

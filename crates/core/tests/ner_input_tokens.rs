@@ -69,7 +69,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
     #[test]
     fn entities_start_and_end_at_the_given_tokens(docs in prop::collection::vec(tokenised(), 1..4)) {
-        let inputs: Vec<NerInput> = docs.iter().map(|(t, w)| NerInput { text: t, words: Some(w) }).collect();
+        let inputs: Vec<NerInput> = docs.iter().map(|(t, w)| NerInput { text: t, words: Some(w), before: "", after: "" }).collect();
         let outputs = PIPELINES.with(|ps| ps.iter().map(|ner| ner.predict_inputs(&inputs).expect("predict")).collect::<Vec<_>>());
         for out in outputs {
             for ((text, spans), entities) in docs.iter().zip(&out) {
@@ -110,7 +110,7 @@ fn tokens_holding_punctuation_stay_whole_where_the_rule_cuts_them() {
     let inside = |e: &postilla_core::ner::NerEntity| {
         spans.iter().any(|s| (s[0] < e.start && e.start < s[1]) || (s[0] < e.end && e.end < s[1]))
     };
-    let given = [NerInput { text, words: Some(&spans) }];
+    let given = [NerInput { text, words: Some(&spans), before: "", after: "" }];
     let (mut with_tokens, mut with_rule) = (0, 0);
     for ner in pipelines(true) {
         with_tokens += ner.predict_inputs(&given).expect("predict")[0].iter().filter(|e| inside(e)).count();
@@ -125,7 +125,7 @@ fn input_tokens_off_ignores_them() {
     let text = "Mario Rossi, (AP) S.p.A. Roma";
     let spans = [[0, 5], [6, 12], [13, 17], [18, 24], [25, 29]];
     for (on, off) in pipelines(true).iter().zip(pipelines(false)) {
-        let given = [NerInput { text, words: Some(&spans) }];
+        let given = [NerInput { text, words: Some(&spans), before: "", after: "" }];
         assert_eq!(off.predict_inputs(&given).expect("predict"), on.predict(&[text]).expect("predict"));
     }
 }
@@ -139,7 +139,7 @@ fn invalid_tokens_are_refused_with_the_text_named() {
         (&[[2, 2]][..], "empty or reversed"),
         (&[[0, 3], [2, 4]][..], "before the previous token ends"),
     ] {
-        let bad = NerInput { text: "Roma", words: Some(words) };
+        let bad = NerInput { text: "Roma", words: Some(words), before: "", after: "" };
         match ner.predict_inputs(&[ok, bad]) {
             Err(ModelError::InvalidWords { index: 1, message }) => assert!(message.contains(why), "{message}"),
             other => panic!("{words:?}: expected InvalidWords for text 1, got {other:?}"),

@@ -9,9 +9,10 @@ use super::{AnnotateError, Annotator};
 use crate::ner::NerInput;
 use crate::topics::TopicError;
 
-/// A document as the NER reads it: its text and, when the input was pre-tokenised, its tokens.
+/// A document as the NER reads it: its text, its tokens when the input was pre-tokenised, and
+/// the texts around it when the run read them ([`postilla_annotator::context`]).
 fn ner_input(doc: &Document) -> NerInput<'_> {
-    NerInput { text: &doc.text, words: doc.tokens.as_deref() }
+    NerInput { text: &doc.text, words: doc.tokens.as_deref(), before: &doc.context.before, after: &doc.context.after }
 }
 
 impl Annotator {

@@ -9,7 +9,7 @@
 //!
 //! let config = AnnotatorConfig { ner: Some(("models/ner-it-de".into(), NerOptions::default())), ..Default::default() };
 //! let annotator = Annotator::new(config)?;
-//! let docs = vec![Document { id: "a".into(), text: "Sergio Mattarella è a Parigi.".into(), tokens: None, source: "example".into() }];
+//! let docs = vec![Document::new("a", "Sergio Mattarella è a Parigi.", "example")];
 //! for record in annotator.annotate(&docs) {
 //!     println!("{}", serde_json::to_string(&record).unwrap());
 //! }
@@ -90,6 +90,12 @@ impl Annotator {
             annotator.apply_topic_calibration(calibration, origin, None)?;
         }
         Ok(annotator)
+    }
+
+    /// How many documents before and after each one its NER reads as context
+    /// ([`crate::ner::NerOptions::context`]; 0 without NER): what [`crate::run`] attaches.
+    pub fn ner_context(&self) -> usize {
+        self.ner.as_ref().map_or(0, |n| n.options().context)
     }
 
     /// The provenance written into every record: tool, model ids and weights sha256, and the

@@ -74,6 +74,10 @@ pub struct Params {
     /// before the option existed, which kept them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_words: Option<FunctionWords>,
+    /// NER: how many documents before and after each one were read as context (absent in
+    /// records written before the option existed, which read none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<usize>,
     /// NER: precision of the forward.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<Precision>,
@@ -193,6 +197,7 @@ impl Provenance {
         self.params.input_tokens = Some(options.input_tokens);
         self.params.decoding = Some(options.decoding);
         self.params.function_words = Some(options.function_words);
+        self.params.context = Some(options.context);
         self.params.precision = Some(options.precision);
     }
 

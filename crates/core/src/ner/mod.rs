@@ -72,6 +72,12 @@ pub struct NerOptions {
     /// existed read as keep, what they ran.
     #[serde(default = "keep")]
     pub function_words: FunctionWords,
+    /// How many documents before and after each one in its input the model reads with it as
+    /// context ([`NerInput::before`], [`NerInput::after`]; the run attaches them,
+    /// [`postilla_annotator::context`]); 0 = none. Options serialised before it existed read
+    /// as 0, what they ran.
+    #[serde(default)]
+    pub context: usize,
     /// Device.
     pub device: DeviceChoice,
     /// Forward pass of BERT and XLM-R models (same output; see [`crate::model::encoder`]).
@@ -110,6 +116,7 @@ impl Default for NerOptions {
             input_tokens: true,
             decoding: Decoding::Viterbi,
             function_words: FunctionWords::Trim,
+            context: 0,
             device: DeviceChoice::Cpu,
             engine: Engine::default(),
             precision: Precision::Auto,
@@ -145,12 +152,18 @@ pub struct NerInput<'a> {
     /// writes them into gold records); with [`NerOptions::input_tokens`] they are the words
     /// the model's labels are read on, so that entities start and end at token boundaries.
     pub words: Option<&'a [[usize; 2]]>,
+    /// Text read before it as context (the documents before it in its input), never labelled;
+    /// empty for none. The model reads as much of its end as fits the text's window.
+    pub before: &'a str,
+    /// Text read after it as context, never labelled; empty for none. The model reads as much
+    /// of its start as fits the text's window.
+    pub after: &'a str,
 }
 
 impl<'a> NerInput<'a> {
-    /// A raw text: words by [`NerOptions::word_boundaries`].
+    /// A raw text without context: words by [`NerOptions::word_boundaries`].
     pub fn raw(text: &'a str) -> Self {
-        NerInput { text, words: None }
+        NerInput { text, words: None, before: "", after: "" }
     }
 }
 
@@ -233,8 +246,9 @@ impl NerPipeline {
         }
         let mut docs: Vec<DocTokens> =
             inputs.iter().map(|i| self.tokenizer.tokenize(i.text)).collect::<Result<_, _>>()?;
+        let read: Vec<ReadTokens> = inputs.iter().zip(&docs).map(|(i, d)| self.with_context(i, d)).collect::<Result<_, _>>()?;
         let plans: Vec<WindowPlan> =
-            docs.iter().map(|d| WindowPlan::new(d.ids.len(), self.capacity, self.options.stride)).collect();
+            read.iter().map(|r| WindowPlan::new(r.ids.len(), self.capacity, self.options.stride)).collect();
         // every window of every document: (doc, window index)
         let mut jobs: Vec<(usize, usize)> = plans
             .iter()
@@ -250,13 +264,14 @@ impl NerPipeline {
         for batch in jobs.chunks(self.options.batch_size.max(1)) {
             let probs = self.forward(batch.iter().map(|&(d, w)| {
                 let (a, b) = plans[d].windows[w];
-                &docs[d].ids[a..b]
+                &read[d].ids[a..b]
             }))?;
             for (row, &(d, w)) in probs.into_iter().zip(batch) {
                 let (a, b) = plans[d].windows[w];
+                let own = read[d].own.clone();
                 for (k, t) in (a..b).enumerate() {
-                    if plans[d].owner[t] == w {
-                        docs[d].tokens[t].probs = row[k].clone();
+                    if plans[d].owner[t] == w && own.contains(&t) {
+                        docs[d].tokens[t - own.start].probs = row[k].clone();
                     }
                 }
             }
@@ -277,6 +292,33 @@ impl NerPipeline {
                 to_entities(input.text, &doc.chars, decoded)
             })
             .collect())
+    }
+
+    /// The tokens the model reads for `input` (tokenised as `doc`): its own, with as much of
+    /// its context as fills its window — the end of `before` and the start of `after`, half
+    /// the room each, the rest to the side that has more. A text that fills its window alone
+    /// is read alone (its windows give it context of its own).
+    fn with_context(&self, input: &NerInput, doc: &DocTokens) -> Result<ReadTokens, ModelError> {
+        let n = doc.ids.len();
+        let room = self.capacity.saturating_sub(n);
+        if room == 0 || (input.before.is_empty() && input.after.is_empty()) {
+            return Ok(ReadTokens { ids: doc.ids.clone(), own: 0..n });
+        }
+        let ids_of = |text: &str| -> Result<Vec<i64>, ModelError> {
+            if text.trim().is_empty() {
+                return Ok(Vec::new());
+            }
+            Ok(self.tokenizer.tokenize(text)?.ids)
+        };
+        let (before, after) = (ids_of(input.before)?, ids_of(input.after)?);
+        let mut left = before.len().min(room / 2);
+        let right = after.len().min(room - left);
+        left = before.len().min(room - right);
+        let mut ids = Vec::with_capacity(left + n + right);
+        ids.extend_from_slice(&before[before.len() - left..]);
+        ids.extend_from_slice(&doc.ids);
+        ids.extend_from_slice(&after[..right]);
+        Ok(ReadTokens { ids, own: left..left + n })
     }
 
     /// One padded forward pass; returns per window, per content token, the label
@@ -306,6 +348,14 @@ impl NerPipeline {
             })
             .collect())
     }
+}
+
+/// The token ids the model reads for one text: its own, possibly between context tokens.
+struct ReadTokens {
+    /// Context before, the text's own tokens, context after.
+    ids: Vec<i64>,
+    /// Where the text's own tokens are in `ids`.
+    own: std::ops::Range<usize>,
 }
 
 fn to_entities(text: &str, chars: &[char], decoded: Vec<DecodedEntity>) -> Vec<NerEntity> {

@@ -27,6 +27,7 @@ mod output;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use postilla_annotator::context::with_context;
 use postilla_annotator::input::{flag_duplicates, jsonl_document_count, read_input, InputError, InputItem};
 use postilla_annotator::jsonl::JsonlError;
 use postilla_annotator::record::AnnotationRecord;
@@ -176,6 +177,9 @@ pub fn run(
         calibrate::auto_calibrate(annotator, &options.inputs, &options.output, options.resume, per_language, on_event)?;
     }
     let (inputs, total) = open_inputs(&options.inputs)?;
+    // each document's neighbours, by input order alone (before shards and resume filter them)
+    let context = annotator.ner_context();
+    let inputs = inputs.into_iter().map(|items| with_context(items, context));
     let (mut out, resume) = RunOutput::open(&options.output, options.resume, annotator.provenance())?;
     if let Some(state) = &resume {
         on_event(RunEvent::Resumed { already_done: state.len(), truncated_bytes: state.truncated_bytes });
@@ -184,7 +188,7 @@ pub fn run(
     let started = Instant::now();
     let mut summary = RunSummary { documents: 0, entities: 0, errors: 0, seconds: 0.0 };
     let mut pending = Vec::with_capacity(options.chunk_docs.max(1));
-    for item in flag_duplicates(inputs.into_iter().flatten()) {
+    for item in flag_duplicates(inputs.flatten()) {
         if !wanted(&item, options.shard, resume.as_ref())? {
             continue;
         }

@@ -61,7 +61,12 @@ pub fn score(
             // the records' own tokens are the words, as `postilla annotate` reads gold files
             let inputs: Vec<NerInput> = chunk
                 .iter()
-                .map(|r| NerInput { text: r.text.as_deref().unwrap_or_default(), words: r.tokens.as_deref() })
+                .map(|r| NerInput {
+                    text: r.text.as_deref().unwrap_or_default(),
+                    words: r.tokens.as_deref(),
+                    before: "",
+                    after: "",
+                })
                 .collect();
             for (record, entities) in chunk.iter().zip(ner.predict_inputs(&inputs)?) {
                 let text = record.text.as_deref().unwrap_or_default();

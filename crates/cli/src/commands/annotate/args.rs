@@ -116,6 +116,13 @@ pub struct AnnotateArgs {
     /// pipeline's exact output).
     #[arg(long, default_value = "trim")]
     function_words: FunctionWords,
+    /// Documents before and after each one in its input that the NER model reads with it as
+    /// context, never labelled (FLERT): for a corpus split into sentences, one record each,
+    /// in document order (KIND, EVALITA). The model reads as much of them as fills the
+    /// document's window (256 tokens), so a document that fills it alone is unaffected.
+    /// Neighbours are fixed by input order, so --shard and --resume give a single run's output.
+    #[arg(long, default_value_t = 0)]
+    context: usize,
     /// libtorch threads (default: libtorch's choice).
     #[arg(long)]
     threads: Option<usize>,
@@ -269,6 +276,7 @@ impl AnnotateArgs {
             input_tokens: !self.ignore_input_tokens,
             decoding: self.decoding,
             function_words: self.function_words,
+            context: self.context,
             device: self.device,
             precision: self.precision,
         }
