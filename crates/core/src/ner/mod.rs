@@ -74,8 +74,8 @@ pub struct NerOptions {
     pub function_words: FunctionWords,
     /// How many documents before and after each one in its input the model reads with it as
     /// context ([`NerInput::before`], [`NerInput::after`]; the run attaches them,
-    /// [`postilla_annotator::context`]); 0 = none. Options serialised before it existed read
-    /// as 0, what they ran.
+    /// [`postilla_annotator::context`]); 0 = none, 4 by default (chosen on dev: README,
+    /// *Context*). Options serialised before it existed read as 0, what they ran.
     #[serde(default)]
     pub context: usize,
     /// Device.
@@ -116,7 +116,7 @@ impl Default for NerOptions {
             input_tokens: true,
             decoding: Decoding::Viterbi,
             function_words: FunctionWords::Trim,
-            context: 0,
+            context: 4,
             device: DeviceChoice::Cpu,
             engine: Engine::default(),
             precision: Precision::Auto,

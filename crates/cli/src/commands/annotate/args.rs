@@ -121,7 +121,8 @@ pub struct AnnotateArgs {
     /// in document order (KIND, EVALITA). The model reads as much of them as fills the
     /// document's window (256 tokens), so a document that fills it alone is unaffected.
     /// Neighbours are fixed by input order, so --shard and --resume give a single run's output.
-    #[arg(long, default_value_t = 0)]
+    /// 0 turns it off; 4, the default, was chosen on dev (KIND WN and CoNLL-2003 German).
+    #[arg(long, default_value_t = 4)]
     context: usize,
     /// libtorch threads (default: libtorch's choice).
     #[arg(long)]
