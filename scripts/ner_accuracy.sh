@@ -8,6 +8,9 @@
 #                                              dev+precision-int8 (one folder per flag set)
 # The model's own figures are fp32: without a --precision flag the script passes --precision fp32
 # (annotate's default, auto, may run int8; the pin keeps the figures fp32).
+# Every set is read with annotate's default decoding: trailing function words cut and, for each
+# document, its 4 neighbours in the file as context (`--context 0` reads each alone: KIND and
+# CoNLL sentences sentence by sentence).
 # KIND is scored under Postilla's place convention (training/harmonise_gold.py) and under its
 # own, PER/ORG/LOC (KIND has no MISC); CoNLL-2003 German with all four types and PER/ORG/LOC,
 # whole documents (-DOCSTART- blocks, Postilla's windows) and sentence by sentence.

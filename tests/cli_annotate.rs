@@ -577,3 +577,50 @@ fn topic_calibration_shifts_each_cosine_by_its_topic_offset_and_is_refused_elsew
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("embedding method only"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_document_reads_its_neighbours_in_input_order_as_context() {
+    // KIND WN dev sentences, one record each; with --context 1 a sentence's entities depend on
+    // the sentences right before and after it in the file, and on nothing else
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gold = dir.path().join("wn.jsonl");
+    common::import_shared("kind", "ner/it/kind/WN_dev.tsv", &gold);
+    let sentences: Vec<serde_json::Value> = read_jsonl(&gold)
+        .iter()
+        .take(40)
+        .enumerate()
+        .map(|(i, r)| serde_json::json!({"id": format!("s{i:02}"), "text": r["text"]}))
+        .collect();
+    let model = common::tiny_models().join("tiny-bert");
+    let annotate = |records: &[serde_json::Value], name: &str, context: &str| {
+        let (input, out) = (dir.path().join(format!("{name}.in.jsonl")), dir.path().join(format!("{name}.jsonl")));
+        common::write_jsonl(&input, records);
+        let o = run(postilla()
+            .arg("annotate")
+            .arg(&input)
+            .args(["--no-topics", "--context", context, "--ner"])
+            .arg(&model)
+            .arg("-o")
+            .arg(&out));
+        assert!(o.status.success(), "{}", stderr(&o));
+        read_jsonl(&out)
+    };
+    let entities = |r: &serde_json::Value| r["entities"].to_string();
+    let all = annotate(&sentences, "all", "1");
+    let alone = annotate(&sentences, "alone", "0");
+    assert_eq!(all[0]["provenance"]["params"]["context"], 1);
+    assert_eq!(alone[0]["provenance"]["params"]["context"], 0);
+    // context is read: some sentence's entities change with it
+    assert!(all.iter().zip(&alone).any(|(a, b)| entities(a) != entities(b)), "context changed nothing");
+    // only the neighbours count: sentences 1..40 without sentence 0 give sentences 2.. the
+    // same entities, and each sentence alone in a file reads as under --context 0
+    let rest = annotate(&sentences[1..], "rest", "1");
+    for (a, b) in all[2..].iter().zip(&rest[1..]) {
+        assert_eq!(a["id"], b["id"]);
+        assert_eq!(entities(a), entities(b), "{}", a["id"]);
+    }
+    for i in [0, 7, 21] {
+        let single = annotate(&sentences[i..=i], &format!("single{i}"), "1");
+        assert_eq!(entities(&single[0]), entities(&alone[i]), "sentence {i}");
+    }
+}

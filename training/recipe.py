@@ -73,6 +73,21 @@ def tee(command, log_path):
         return proc.wait()
 
 
+def check_kept(run, data_seed):
+    """Exits with the reason when the finished run in `run` was trained with other options than
+    the recipe's (for `data_seed`); says it is kept otherwise."""
+    wrong = differences(read_log(run)["args"], data_seed)
+    if wrong:
+        sys.exit(f"{run}: a finished run with other options than the recipe's {wrong}; delete it to retrain")
+    print(f"{run}: finished with the recipe's options, kept", flush=True)
+
+
+def minutes_line(dirs):
+    """The recipe's time as one JSON line: the total `minutes` of `dirs` and each part."""
+    total, parts = total_minutes(dirs)
+    return json.dumps({"recipe_minutes": total, "parts": parts})
+
+
 def finished(run):
     """Whether RUN holds a finished run: its training log written and nothing left to resume."""
     return os.path.exists(os.path.join(run, "training-log.json")) and not os.path.exists(os.path.join(run, "resume.pt"))
@@ -83,10 +98,7 @@ def train_run(run, data_seed, extra):
     others), resumed if it holds resume.pt, from scratch otherwise. Whether it is finished."""
     os.makedirs(run, exist_ok=True)
     if finished(run):
-        wrong = differences(read_log(run)["args"], data_seed)
-        if wrong:
-            sys.exit(f"{run}: a finished run with other options than the recipe's {wrong}; delete it to retrain")
-        print(f"{run}: finished with the recipe's options, kept", flush=True)
+        check_kept(run, data_seed)
         return True
     resume = ["--resume"] if os.path.exists(os.path.join(run, "resume.pt")) else []
     command = [sys.executable, os.path.join(HERE, "train_ner.py"), "--out", run, *RUN_ARGS,
@@ -110,8 +122,7 @@ def train(extra):
     command = [sys.executable, os.path.join(HERE, "soup.py"), "--out", SOUP, "--threads", "2", *runs]
     if tee(command, os.path.join(SOUP, "log")) != 0:
         sys.exit(f"{SOUP}: soup.py failed (its log: {SOUP}/log)")
-    total, parts = total_minutes(runs + [SOUP])
-    line = json.dumps({"recipe_minutes": total, "parts": parts})
+    line = minutes_line(runs + [SOUP])
     print(line, flush=True)
     with open(os.path.join(SOUP, "log"), "a", encoding="utf-8") as log:
         log.write(line + "\n")
@@ -121,13 +132,9 @@ def main(argv):
     if argv[:1] == ["train"]:
         train(argv[1:])
     elif argv[:1] == ["check"] and len(argv) == 3:
-        wrong = differences(read_log(argv[1])["args"], int(argv[2]))
-        if wrong:
-            sys.exit(f"{argv[1]}: a finished run with other options than the recipe's {wrong}; delete it to retrain")
-        print(f"{argv[1]}: finished with the recipe's options, kept")
+        check_kept(argv[1], int(argv[2]))
     elif argv[:1] == ["minutes"] and len(argv) > 1:
-        total, parts = total_minutes(argv[1:])
-        print(json.dumps({"recipe_minutes": total, "parts": parts}))
+        print(minutes_line(argv[1:]))
     else:
         sys.exit(__doc__)
 

@@ -10,8 +10,8 @@
 
 use std::collections::VecDeque;
 
-use crate::input::InputItem;
 pub use crate::input::DocumentContext;
+use crate::input::InputItem;
 
 /// `items` (one input, in order) with each readable document's [`DocumentContext`] set to the
 /// texts of up to `n` readable documents before it and `n` after it; unreadable items pass
@@ -43,7 +43,8 @@ pub fn with_context(items: impl Iterator<Item = InputItem>, n: usize) -> impl It
         }
         let mut item = ahead.pop_front()?;
         if let Ok(doc) = &mut item {
-            let after: Vec<&str> = ahead.iter().filter_map(|i| i.as_ref().ok()).take(n).map(|d| d.text.as_str()).collect();
+            let after: Vec<&str> =
+                ahead.iter().filter_map(|i| i.as_ref().ok()).take(n).map(|d| d.text.as_str()).collect();
             doc.context.after = after.join("\n");
             doc.context.before = Vec::from(behind.clone()).join("\n");
             behind.push_back(doc.text.clone());

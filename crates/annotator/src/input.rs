@@ -31,7 +31,13 @@ pub struct Document {
 impl Document {
     /// A raw-text document (no tokens, no context).
     pub fn new(id: &str, text: &str, source: &str) -> Self {
-        Document { id: id.into(), text: text.into(), tokens: None, source: source.into(), context: DocumentContext::default() }
+        Document {
+            id: id.into(),
+            text: text.into(),
+            tokens: None,
+            source: source.into(),
+            context: DocumentContext::default(),
+        }
     }
 }
 

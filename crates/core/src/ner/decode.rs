@@ -51,8 +51,8 @@
 //!    whole ([`super::person_pairs`]).
 
 use super::country_pairs::country_pair_hyphen;
-pub use super::function_words::FunctionWords;
 use super::function_words::words_before_function_words;
+pub use super::function_words::FunctionWords;
 use super::labels::{LabelSet, TagPrefix};
 use super::person_pairs::{person_pair_hyphen, PersonWords, PERSON};
 use crate::names::named_values;
@@ -1336,10 +1336,8 @@ mod tests {
     fn an_entity_of_function_words_only_is_dropped() {
         let l = labels(&["O", "B-LOC", "I-LOC"]);
         let text = "verso di la";
-        let toks = weighted(
-            text,
-            &[((0, 5), &[0.9, 0.05, 0.05]), ((5, 8), &[0.1, 0.8, 0.1]), ((8, 11), &[0.1, 0.1, 0.8])],
-        );
+        let toks =
+            weighted(text, &[((0, 5), &[0.9, 0.05, 0.05]), ((5, 8), &[0.1, 0.8, 0.1]), ((8, 11), &[0.1, 0.1, 0.8])]);
         let chars: Vec<char> = text.chars().collect();
         let decoder = Decoder::new(l, Aggregation::First, Decoding::Viterbi);
         assert!(decoder.entities(&toks, &chars, &WordRule::Whitespace, WordBoundaries::Punctuation).is_empty());

@@ -15,7 +15,6 @@
 //! *Function words*). The cut itself happens in decoding ([`super::decode`], step 4); this
 //! module only knows the words.
 
-use super::decode::{is_punctuation, is_symbol};
 use crate::names::named_values;
 
 /// Whether an entity's trailing function words are cut from its span (step 4 of
@@ -36,10 +35,11 @@ named_values!(FunctionWords, "function words", [Trim => "trim", Keep => "keep"])
 /// Italian prepositions (simple and articulated, elided forms without their apostrophe),
 /// articles and conjunctions.
 const ITALIAN: &[&str] = &[
-    "a", "ad", "agli", "ai", "al", "all", "alla", "alle", "allo", "col", "coi", "con", "d", "da", "dagli", "dai", "dal",
-    "dall", "dalla", "dalle", "dallo", "degli", "dei", "del", "dell", "della", "delle", "dello", "di", "e", "ed", "fra",
-    "gli", "i", "il", "in", "l", "la", "le", "lo", "negli", "nei", "nel", "nell", "nella", "nelle", "nello", "o", "od",
-    "per", "su", "sugli", "sui", "sul", "sull", "sulla", "sulle", "sullo", "tra", "un", "una", "uno",
+    "a", "ad", "agli", "ai", "al", "all", "alla", "alle", "allo", "col", "coi", "con", "d", "da", "dagli", "dai",
+    "dal", "dall", "dalla", "dalle", "dallo", "degli", "dei", "del", "dell", "della", "delle", "dello", "di", "e",
+    "ed", "fra", "gli", "i", "il", "in", "l", "la", "le", "lo", "negli", "nei", "nel", "nell", "nella", "nelle",
+    "nello", "o", "od", "per", "su", "sugli", "sui", "sul", "sull", "sulla", "sulle", "sullo", "tra", "un", "una",
+    "uno",
 ];
 
 /// German prepositions (with their contractions), articles and conjunctions.
@@ -67,8 +67,8 @@ pub fn is_function_word(word: &[char]) -> bool {
 
 /// How many of an entity's words (code-point spans in `text`, in order) remain once its
 /// trailing function words are cut: each last word that is a function word standing on its
-/// own (whitespace or the text's start before it) goes, with any words of punctuation and
-/// symbols after it ("di ,"); punctuation with no function word before it stays (step 4 trims
+/// own (whitespace or the text's start before it) goes, with any words without a letter or
+/// digit after it ("di ,"); punctuation with no function word before it stays (step 4 trims
 /// it from the span). 0 means nothing remains.
 pub fn words_before_function_words(words: &[(usize, usize)], text: &[char]) -> usize {
     let mut keep = words.len();
@@ -76,7 +76,7 @@ pub fn words_before_function_words(words: &[(usize, usize)], text: &[char]) -> u
     while k > 0 {
         let (start, end) = words[k - 1];
         let surface = text.get(start..end).unwrap_or_default();
-        if surface.iter().all(|&c| is_punctuation(c) || is_symbol(c) || c.is_whitespace()) {
+        if !surface.iter().any(|c| c.is_alphanumeric()) {
             k -= 1;
             continue;
         }

@@ -208,7 +208,8 @@ impl NerPipeline {
             });
         }
         let capacity = max_length - n_special;
-        let decoder = Decoder::new(labels, options.aggregation, options.decoding).with_function_words(options.function_words);
+        let decoder =
+            Decoder::new(labels, options.aggregation, options.decoding).with_function_words(options.function_words);
         Ok(NerPipeline { classifier, tokenizer, decoder, capacity, options, dir: dir.into() })
     }
 
@@ -246,7 +247,8 @@ impl NerPipeline {
         }
         let mut docs: Vec<DocTokens> =
             inputs.iter().map(|i| self.tokenizer.tokenize(i.text)).collect::<Result<_, _>>()?;
-        let read: Vec<ReadTokens> = inputs.iter().zip(&docs).map(|(i, d)| self.with_context(i, d)).collect::<Result<_, _>>()?;
+        let read: Vec<ReadTokens> =
+            inputs.iter().zip(&docs).map(|(i, d)| self.with_context(i, d)).collect::<Result<_, _>>()?;
         let plans: Vec<WindowPlan> =
             read.iter().map(|r| WindowPlan::new(r.ids.len(), self.capacity, self.options.stride)).collect();
         // every window of every document: (doc, window index)
