@@ -18,7 +18,9 @@ fn ner_input(doc: &Document) -> NerInput<'_> {
 impl Annotator {
     /// Annotates a batch of documents. One record per document, in input order; a document
     /// the models fail on becomes an error record with the models' own error message
-    /// (`error.kind` = `model`), and the others are unaffected.
+    /// (`error.kind` = `model`), and the others are unaffected. The NER reads each document's
+    /// [`Document::context`] as context: set it with [`postilla_annotator::context::with_context`]
+    /// (as [`crate::run::run`] does with [`Annotator::ner_context`] neighbours) or leave it empty.
     pub fn annotate(&self, docs: &[Document]) -> Vec<AnnotationRecord> {
         let inputs: Vec<NerInput> = docs.iter().map(ner_input).collect();
         let langs: Vec<Option<LanguageTag>> = docs.iter().map(|d| self.detect(&d.text)).collect();
