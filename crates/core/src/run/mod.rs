@@ -1,5 +1,6 @@
-//! A whole batch run, owned by the library: read the inputs, keep one shard, skip what an
-//! interrupted run already wrote, annotate in chunks, write `postilla/1` JSONL with the
+//! A whole batch run, owned by the library: read the inputs, give each document its
+//! neighbours as NER context ([`NerOptions::context`](crate::ner::NerOptions::context)), keep
+//! one shard, skip what an interrupted run already wrote, annotate in chunks, write `postilla/1` JSONL with the
 //! partial-file protocol, report progress through a callback, return the summary. `postilla
 //! annotate` is argument parsing and a progress bar over [`run`]; research code gets the same
 //! resumable, sharded run without copying it.

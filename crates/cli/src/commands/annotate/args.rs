@@ -119,7 +119,7 @@ pub struct AnnotateArgs {
     /// Documents before and after each one in its input that the NER model reads with it as
     /// context, never labelled (FLERT): for a corpus split into sentences, one record each,
     /// in document order (KIND, EVALITA). The model reads as much of them as fills the
-    /// document's window (256 tokens), so a document that fills it alone is unaffected.
+    /// document's window (--max-length tokens), so a document that fills it alone is unaffected.
     /// Neighbours are fixed by input order, so --shard and --resume give a single run's output.
     /// 0 turns it off; 4, the default, was chosen on dev (KIND WN and CoNLL-2003 German).
     #[arg(long, default_value_t = 4)]
