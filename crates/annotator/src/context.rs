@@ -46,7 +46,7 @@ pub fn with_context(items: impl Iterator<Item = InputItem>, n: usize) -> impl It
             let after: Vec<&str> =
                 ahead.iter().filter_map(|i| i.as_ref().ok()).take(n).map(|d| d.text.as_str()).collect();
             doc.context.after = after.join("\n");
-            doc.context.before = Vec::from(behind.clone()).join("\n");
+            doc.context.before = behind.iter().map(String::as_str).collect::<Vec<_>>().join("\n");
             behind.push_back(doc.text.clone());
             if behind.len() > n {
                 behind.pop_front();

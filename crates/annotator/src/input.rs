@@ -51,13 +51,6 @@ pub struct DocumentContext {
     pub after: String,
 }
 
-impl DocumentContext {
-    /// Whether there is no context on either side.
-    pub fn is_empty(&self) -> bool {
-        self.before.is_empty() && self.after.is_empty()
-    }
-}
-
 /// A document that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocumentError {
